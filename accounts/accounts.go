@@ -44,4 +44,26 @@ type Config struct {
 	Users   []User
 	Aliases map[string][]string
 	Logger  *slog.Logger
+
+	// The fields below are read by New only; Update ignores them.
+
+	// MaxConcurrentHashes bounds password verifications running at once:
+	// each Argon2 check at the default cost allocates 64 MiB, so a login
+	// storm must queue rather than exhaust memory. Default 2×GOMAXPROCS.
+	MaxConcurrentHashes int
+	// OnHashWork, if set, is called once for every password hash or
+	// CRAM-MD5 computation, with the scheme and its cost parameters. It is
+	// a test knob: it shows that unknown users cost the same work as real
+	// ones without measuring time.
+	OnHashWork func(scheme, cost string)
+}
+
+// PlaintextPassword reports whether u's password is stored in the clear
+// ({PLAIN} or no scheme at all). It works, but the wiring should warn.
+func (u User) PlaintextPassword() bool {
+	if u.Password == "" {
+		return false
+	}
+	scheme, _, ok := splitScheme(u.Password)
+	return !ok || scheme == SchemePlain
 }
