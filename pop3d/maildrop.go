@@ -265,4 +265,3 @@ func (m *maildrop) Close() error {
 	}
 	return nil
 }
-

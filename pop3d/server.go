@@ -30,7 +30,7 @@ type Server struct {
 	// closingFlag mirrors closing for connections, which must not take mu
 	// (Shutdown holds mu while it takes each conn's lock).
 	closingFlag atomic.Bool
-	wg        sync.WaitGroup
+	wg          sync.WaitGroup
 
 	unsubscribe func()
 }
