@@ -1,0 +1,148 @@
+package imapd
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"net"
+	"sync"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/mailsuite/mailsuite/mailstore"
+)
+
+// session is one connection's imapserver.Session. go-imap calls its methods
+// from the connection's goroutine one at a time, except Idle, which runs on
+// a second goroutine while the first only waits for DONE.
+type session struct {
+	srv    *Server
+	conn   *imapserver.Conn
+	id     string
+	remote net.Addr
+
+	mu      sync.Mutex // guards name, busy, stopping
+	name    string     // canonical user once authenticated
+	busy    bool
+	stopped bool
+
+	user        *mailstore.User
+	events      <-chan mailstore.Event
+	cancelWatch func()
+
+	sel       *view           // selected folder, nil in authenticated state
+	searchRes []mailstore.UID // SEARCHRES saved result (RFC 5182)
+}
+
+var (
+	_ imapserver.SessionIMAP4rev2   = (*session)(nil)
+	_ imapserver.SessionSASL        = (*session)(nil)
+	_ imapserver.SessionAppendLimit = (*session)(nil)
+)
+
+func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+	sess := &session{srv: s, conn: c, id: newID(), remote: c.NetConn().RemoteAddr()}
+	if !s.addSession(sess) {
+		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Server shutting down"}
+	}
+	return sess, nil, nil
+}
+
+func newID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (sess *session) userName() string {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.name
+}
+
+func (sess *session) isTLS() bool {
+	_, ok := sess.conn.NetConn().(*tls.Conn)
+	return ok
+}
+
+// Close implements imapserver.Session; go-imap calls it once when the
+// connection ends.
+func (sess *session) Close() error {
+	if sess.cancelWatch != nil {
+		sess.cancelWatch()
+	}
+	sess.sel = nil
+	sess.srv.removeSession(sess)
+	if h := sess.srv.opts.Hooks.OnClose; h != nil {
+		h(sess.id)
+	}
+	return nil
+}
+
+// shutdown ends the session now if it is between commands, or right after
+// the command it is running.
+func (sess *session) shutdown() {
+	sess.mu.Lock()
+	sess.stopped = true
+	busy := sess.busy
+	sess.mu.Unlock()
+	if !busy {
+		go sess.conn.Bye("Server shutting down")
+	}
+}
+
+// do runs one command: it fires OnCommand, marks the session busy (so
+// Shutdown lets it finish), maps the error to the reply (the only place
+// that does, see reply) and fires OnReply.
+func (sess *session) do(op, line string, fn func() error) error {
+	hooks := &sess.srv.opts.Hooks
+	if hooks.OnCommand != nil {
+		hooks.OnCommand(sess.id, line)
+	}
+	sess.mu.Lock()
+	sess.busy = true
+	sess.mu.Unlock()
+
+	err := sess.reply(op, fn())
+
+	sess.mu.Lock()
+	sess.busy = false
+	stop := sess.stopped
+	sess.mu.Unlock()
+	if hooks.OnReply != nil {
+		hooks.OnReply(sess.id, replyLine(err))
+	}
+	if stop {
+		go sess.conn.Bye("Server shutting down")
+	}
+	return err
+}
+
+func replyLine(err error) string {
+	if err == nil {
+		return "OK"
+	}
+	if e, ok := err.(*imap.Error); ok {
+		line := string(e.Type)
+		if e.Code != "" {
+			line += " [" + string(e.Code) + "]"
+		}
+		return line + " " + e.Text
+	}
+	return "NO " + err.Error()
+}
+
+// AppendLimit implements imapserver.SessionAppendLimit (RFC 7889).
+func (sess *session) AppendLimit() uint32 { return sess.srv.opts.AppendLimit }
+
+// Namespace implements imapserver.SessionNamespace (RFC 2342): one personal
+// namespace, no shared or other users' folders.
+func (sess *session) Namespace() (*imap.NamespaceData, error) {
+	var data *imap.NamespaceData
+	err := sess.do("namespace", "NAMESPACE", func() error {
+		data = &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: delim}}}
+		return nil
+	})
+	return data, err
+}
