@@ -28,6 +28,7 @@ var (
 	ErrInUse         = errors.New("mailstore: maildrop in use")
 	ErrNotPermitted  = errors.New("mailstore: operation not permitted") // e.g. delete INBOX
 	ErrClosed        = errors.New("mailstore: store closed")
+	ErrBadUser       = errors.New("mailstore: invalid user address")
 )
 
 // Inbox is the name of every user's INBOX (case-insensitive on input).
@@ -110,6 +111,9 @@ type FolderInfo struct {
 	SpecialUse  SpecialUse
 	Subscribed  bool
 	HasChildren bool
+	// NoSelect marks a hierarchy level that has children but no folder of
+	// its own (RFC 3501 §7.2.2 \Noselect), e.g. "A" when only "A/B" exists.
+	NoSelect bool
 }
 
 // Status is a folder's counters (IMAP STATUS).

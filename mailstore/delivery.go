@@ -1,0 +1,163 @@
+package mailstore
+
+// Delivery: write once into the root's tmp directory, fsync, hard-link into
+// every recipient's new/, fsync each new/, unlink the temp file. Only then
+// does Commit return nil. A failure removes every link already made.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Delivery is one message being delivered to one or more users. It is
+// written once (to a temp file, fsynced) and hard-linked into each
+// recipient's INBOX/new on Commit.
+type Delivery struct {
+	s    *Store
+	key  string
+	tmp  *tempMessage
+	done bool
+}
+
+// BeginDelivery starts a delivery.
+func (s *Store) BeginDelivery() (*Delivery, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	key := s.newKey(time.Now())
+	t, err := s.createTemp(s.tmpDir, key)
+	if err != nil {
+		return nil, err
+	}
+	return &Delivery{s: s, key: key, tmp: t}, nil
+}
+
+// Write appends message bytes (headers and body, as they will be stored).
+func (d *Delivery) Write(p []byte) (int, error) {
+	if d.done {
+		return 0, fmt.Errorf("mailstore: write after commit or abort: %w", ErrNotPermitted)
+	}
+	return d.tmp.Write(p)
+}
+
+// Commit makes the message durable in every user's INBOX (fsync the file,
+// link into each new/, fsync each directory) and only then returns nil. It is
+// all or nothing: on error every link already made is removed and nothing is
+// visible. Watchers are notified after success. Commit checks quotas: a user
+// already over quota (before this message, allowing QuotaGrace) fails the
+// whole commit with an error wrapping ErrQuota; callers should have checked
+// CheckQuota at RCPT time.
+func (d *Delivery) Commit(ctx context.Context, users []string) error {
+	if d.done {
+		return fmt.Errorf("mailstore: commit after commit or abort: %w", ErrNotPermitted)
+	}
+	d.done = true
+	defer d.tmp.discard()
+	if err := d.s.checkOpen(); err != nil {
+		return err
+	}
+	if len(users) == 0 {
+		return fmt.Errorf("mailstore: commit without recipients: %w", ErrNotPermitted)
+	}
+	if err := d.tmp.finish(); err != nil {
+		return err
+	}
+	size, vsize := d.tmp.cnt.size, d.tmp.cnt.vsize
+	name := sizedKey(d.key, size, vsize)
+	var states []*userState
+	seen := map[*userState]bool{}
+	for _, u := range users {
+		st, err := d.s.userState(u)
+		if err != nil {
+			return err
+		}
+		if seen[st] {
+			continue
+		}
+		seen[st] = true
+		if err := st.checkQuota(size, true); err != nil {
+			return err
+		}
+		states = append(states, st)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mailstore: commit: %w", err)
+	}
+	var linked []string
+	undo := func() {
+		for _, p := range linked {
+			os.Remove(p)
+		}
+		for _, p := range linked {
+			d.s.dirSyncer(filepath.Dir(p)).sync()
+		}
+	}
+	for _, st := range states {
+		dst := filepath.Join(st.dir, "new", name)
+		if err := d.s.link(d.tmp.path, dst); err != nil {
+			undo()
+			return fmt.Errorf("mailstore: deliver to %s: %w", st.name, err)
+		}
+		linked = append(linked, dst)
+	}
+	errs := make(chan error, len(linked))
+	for _, p := range linked {
+		go func(dir string) { errs <- d.s.dirSyncer(dir).sync() }(filepath.Dir(p))
+	}
+	var firstErr error
+	for range linked {
+		if err := <-errs; err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		undo()
+		return fmt.Errorf("mailstore: deliver: fsync: %w", firstErr)
+	}
+	for _, st := range states {
+		if ix := d.s.loadedIndex(st.dir); ix != nil {
+			ix.mu.Lock()
+			ix.newDirty = true
+			ix.mu.Unlock()
+		}
+		// The UID is assigned by the next Sync; watchers sync and compare.
+		st.hub.publish(Event{User: st.name, Folder: Inbox, Kind: EventAdded})
+	}
+	return nil
+}
+
+// Linker is an optional interface of an Options.FS: if implemented, the
+// store makes delivery hard links through it (failure injection).
+type Linker interface {
+	Link(oldname, newname string) error
+}
+
+// link hard-links src to dst through Options.FS if it is a Linker.
+func (s *Store) link(src, dst string) error {
+	linkf := os.Link
+	if l, ok := s.fs.(Linker); ok {
+		linkf = l.Link
+	}
+	err := linkf(src, dst)
+	if errors.Is(err, os.ErrNotExist) {
+		// The recipient's new/ vanished (maildir removed by hand): recreate.
+		if mkErr := makeMaildir(filepath.Dir(filepath.Dir(dst)), false); mkErr == nil {
+			err = linkf(src, dst)
+		}
+	}
+	return err
+}
+
+// Abort discards the delivery. Safe to call after Commit (no-op).
+func (d *Delivery) Abort() error {
+	if d.done {
+		return nil
+	}
+	d.done = true
+	d.tmp.discard()
+	return nil
+}

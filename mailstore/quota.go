@@ -1,0 +1,146 @@
+package mailstore
+
+// Quota accounting: bytes and messages per user, summed from file names
+// (",S=") or stat, cached per directory and recomputed only when the
+// directory's stamp changed, so changes made behind our back (Dovecot, a
+// delivery agent, a user deleting files by hand) are counted too.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+type dirUsage struct {
+	st          stamp
+	bytes, msgs int64
+}
+
+type quotaState struct {
+	mu   sync.Mutex
+	dirs map[string]dirUsage // by new/ or cur/ path
+}
+
+func (q *quotaState) invalidate() {
+	q.mu.Lock()
+	q.dirs = nil
+	q.mu.Unlock()
+}
+
+// usage sums every folder of the user. Caller must not hold st.mu? It
+// reads the folder list without it: a folder created meanwhile is counted
+// on the next call.
+func (st *userState) usage() (bytes, msgs int64, err error) {
+	names, err := st.folderNames()
+	if err != nil {
+		return 0, 0, err
+	}
+	dirs := []string{st.dir}
+	for _, n := range names {
+		_, d, err := st.folderDir(n)
+		if err == nil {
+			dirs = append(dirs, d)
+		}
+	}
+	q := &st.quota
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.dirs == nil {
+		q.dirs = make(map[string]dirUsage)
+	}
+	fresh := make(map[string]dirUsage, 2*len(dirs))
+	for _, d := range dirs {
+		for _, sub := range []string{"new", "cur"} {
+			p := filepath.Join(d, sub)
+			stp, err := statStamp(p)
+			if err != nil {
+				continue // folder removed meanwhile
+			}
+			u, ok := q.dirs[p]
+			if !ok || u.st != stp {
+				if u, err = scanUsage(p); err != nil {
+					return 0, 0, fmt.Errorf("mailstore: quota of %s: %w", st.name, err)
+				}
+				u.st = stp
+			}
+			fresh[p] = u
+			bytes += u.bytes
+			msgs += u.msgs
+		}
+	}
+	q.dirs = fresh
+	return bytes, msgs, nil
+}
+
+func scanUsage(dir string) (dirUsage, error) {
+	var u dirUsage
+	names, err := readDirNames(dir)
+	if err != nil {
+		return u, err
+	}
+	for _, n := range names {
+		key, _, _ := splitFileName(n)
+		if !validKey(key) {
+			continue
+		}
+		size, _ := keySizes(key)
+		if size < 0 {
+			fi, err := os.Lstat(filepath.Join(dir, n))
+			if err != nil {
+				continue
+			}
+			size = fi.Size()
+		}
+		u.bytes += size
+		u.msgs++
+	}
+	return u, nil
+}
+
+// limit returns the user's quota in bytes, 0 for none.
+func (st *userState) limit() int64 {
+	if st.s.opts.Quota == nil {
+		return 0
+	}
+	return st.s.opts.Quota(st.name)
+}
+
+// checkQuota fails with ErrQuota if the user is at or over quota, or if
+// size more octets would exceed it (with grace: by more than QuotaGrace).
+func (st *userState) checkQuota(size int64, grace bool) error {
+	limit := st.limit()
+	if limit <= 0 {
+		return nil
+	}
+	used, _, err := st.usage()
+	if err != nil {
+		return err
+	}
+	max := limit
+	if grace {
+		max = limit + int64(float64(limit)*st.s.opts.QuotaGrace)
+	}
+	if used >= limit || used+size > max {
+		return fmt.Errorf("%w: %s uses %d of %d bytes", ErrQuota, st.name, used, limit)
+	}
+	return nil
+}
+
+// CheckQuota returns an error wrapping ErrQuota if user is already at or over
+// quota, or would be with size more octets (size may be 0 if unknown).
+func (s *Store) CheckQuota(user string, size int64) error {
+	st, err := s.userState(user)
+	if err != nil {
+		return err
+	}
+	return st.checkQuota(size, false)
+}
+
+// Usage returns bytes and messages stored across all folders (quota).
+func (u *User) Usage() (bytes int64, messages int64, err error) {
+	if err := u.s.checkOpen(); err != nil {
+		return 0, 0, err
+	}
+	return u.st.usage()
+}

@@ -1,0 +1,352 @@
+package mailstore
+
+// Sync: bring a folder's index up to date with its directories.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+)
+
+// syncDiff is what a sync found that this process had not done itself.
+type syncDiff struct {
+	added, expunged, flagged []UID
+}
+
+func (d syncDiff) empty() bool {
+	return len(d.added) == 0 && len(d.expunged) == 0 && len(d.flagged) == 0
+}
+
+type diskEntry struct {
+	name, key, info string
+	inNew           bool
+}
+
+// readDirNames lists a directory's entries (names only: no per-file stat).
+func readDirNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
+
+// syncLocked re-reads what changed. force re-reads everything. Caller holds
+// ix.mu. When notify is set, changes made by others are sent to watchers.
+func (ix *index) syncLocked(force, notify bool) (syncDiff, error) {
+	var diff syncDiff
+	newSt, err := statStamp(ix.path("new"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return diff, fmt.Errorf("%w: %s", ErrNoSuchFolder, ix.name)
+		}
+		return diff, fmt.Errorf("mailstore: sync %s: %w", ix.name, err)
+	}
+	curSt, err := statStamp(ix.path("cur"))
+	if err != nil {
+		return diff, fmt.Errorf("mailstore: sync %s: %w", ix.name, err)
+	}
+	listSt, _ := statStamp(ix.path("dovecot-uidlist"))
+	if kwSt, _ := statStamp(ix.path("dovecot-keywords")); kwSt != ix.kwSt {
+		if err := ix.loadKeywords(); err != nil {
+			return diff, err
+		}
+	}
+	scanNew := force || ix.newDirty || newSt != ix.newSt
+	scanCur := force || curSt != ix.curSt
+	listChanged := force || listSt != ix.listSt
+	if !scanNew && !scanCur && !listChanged {
+		return diff, nil
+	}
+	ix.newDirty = false
+	ix.gen++
+	gen := ix.gen
+	byName := make(map[string]diskEntry)
+	var unknown []diskEntry
+	scan := func(sub string) error {
+		names, err := readDirNames(ix.path(sub))
+		if err != nil {
+			return fmt.Errorf("mailstore: sync %s: %w", ix.name, err)
+		}
+		inNew := sub == "new"
+		for _, n := range names {
+			key, info, has := splitFileName(n)
+			if !validKey(key) {
+				continue
+			}
+			if !inNew && !has {
+				// A cur/ file without ":2,": give it the standard form so
+				// its path is always derivable from key and flags.
+				if os.Rename(ix.path("cur", n), ix.path("cur", fileName(key, ""))) != nil {
+					continue
+				}
+				n = fileName(key, "")
+			}
+			if m := ix.byKey[key]; m != nil {
+				if inNew && m.seenGen == gen {
+					continue
+				}
+				if !inNew && !m.inNew && m.info != info {
+					diff.flagged = append(diff.flagged, m.uid)
+				}
+				m.inNew, m.info, m.seenGen = inNew, info, gen
+				continue
+			}
+			if old, dup := byName[key]; dup && !old.inNew {
+				continue
+			}
+			byName[key] = diskEntry{name: n, key: key, info: info, inNew: inNew}
+		}
+		return nil
+	}
+	if scanNew {
+		if err := scan("new"); err != nil {
+			return diff, err
+		}
+	}
+	missing := func() int {
+		n := 0
+		for _, m := range ix.msgs {
+			if m.seenGen != gen && ((m.inNew && scanNew) || (!m.inNew && scanCur)) {
+				n++
+			}
+		}
+		return n
+	}
+	if !scanCur && missing() > 0 {
+		scanCur = true // moved from new/ to cur/ by someone else
+	}
+	if scanCur {
+		if err := scan("cur"); err != nil {
+			return diff, err
+		}
+		if missing() > 0 {
+			// A rename racing with readdir can hide a file: look once more.
+			if err := scan("cur"); err != nil {
+				return diff, err
+			}
+		}
+	}
+	for _, e := range byName {
+		unknown = append(unknown, e)
+	}
+	// Expunged: indexed files no longer on disk.
+	if n := missing(); n > 0 {
+		kept := ix.msgs[:0]
+		for _, m := range ix.msgs {
+			if m.seenGen != gen && ((m.inNew && scanNew) || (!m.inNew && scanCur)) {
+				diff.expunged = append(diff.expunged, m.uid)
+				delete(ix.byKey, m.key)
+				continue
+			}
+			kept = append(kept, m)
+		}
+		clear(ix.msgs[len(kept):])
+		ix.msgs = kept
+	}
+	if len(unknown) > 0 || listChanged {
+		added, err := ix.assignUIDs(unknown, listChanged)
+		if err != nil {
+			return diff, err
+		}
+		diff.added = added
+	}
+	if scanNew {
+		ix.newSt = newSt
+	}
+	if scanCur {
+		ix.curSt = curSt
+	}
+	if err := ix.moveNewToCur(); err != nil {
+		ix.s.log.Warn("mailstore: moving new/ to cur/", "folder", ix.name, "err", err)
+	}
+	if notify && !diff.empty() {
+		ix.s.notifyDiff(ix.user, ix.name, diff)
+	}
+	return diff, nil
+}
+
+// assignUIDs gives unknown files their UIDs: the ones dovecot-uidlist
+// already has (another process assigned them), else new ones in delivery
+// order, written back to dovecot-uidlist under the dotlock.
+func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error) {
+	var lk *dotlock
+	if len(unknown) > 0 {
+		var err error
+		if lk, err = lockUIDList(ix.dir); err != nil {
+			return nil, err
+		}
+		defer lk.unlock()
+	}
+	ul, st, err := ix.readUIDList()
+	if errors.Is(err, os.ErrNotExist) {
+		if lk == nil {
+			if lk, err = lockUIDList(ix.dir); err != nil {
+				return nil, err
+			}
+			defer lk.unlock()
+		}
+		// Lost or unreadable list: start a new UID space.
+		ul = &uidList{uidValidity: ix.s.newUIDValidity(), nextUID: 1, guid: newGUID()}
+		st = stamp{}
+		for _, m := range ix.msgs {
+			unknown = append(unknown, diskEntry{name: m.fileName(), key: m.key, info: m.info, inNew: m.inNew})
+		}
+		ix.msgs, ix.byKey = nil, make(map[string]*message)
+	} else if err != nil {
+		return nil, fmt.Errorf("mailstore: sync %s: %w", ix.name, err)
+	}
+	if ul.uidValidity != ix.uidValidity {
+		// The folder was recreated behind us: all old UIDs are gone.
+		for _, m := range ix.msgs {
+			unknown = append(unknown, diskEntry{name: m.fileName(), key: m.key, info: m.info, inNew: m.inNew})
+		}
+		ix.msgs, ix.byKey = nil, make(map[string]*message)
+		ix.uidValidity, ix.guid, ix.hdrExtra = ul.uidValidity, ul.guid, ul.hdrExtra
+	}
+	oldNext := ix.nextUID
+	if ul.nextUID > ix.nextUID {
+		ix.nextUID = ul.nextUID
+	}
+	ix.listSt = st
+	if len(unknown) == 0 {
+		return nil, nil
+	}
+	recs := make(map[string]uidRec, len(ul.recs))
+	for _, r := range ul.recs {
+		recs[r.key] = r
+	}
+	var added []UID
+	var fresh []*message
+	sorted := true
+	last := UID(0)
+	if n := len(ix.msgs); n > 0 {
+		last = ix.msgs[n-1].uid
+	}
+	var toAssign []diskEntry
+	for _, e := range unknown {
+		r, ok := recs[e.key]
+		if !ok || ix.find(r.uid) != nil {
+			toAssign = append(toAssign, e)
+			continue
+		}
+		m, ok := ix.newMessage(e, r.ext)
+		if !ok {
+			continue
+		}
+		m.uid = r.uid
+		fresh = append(fresh, m)
+		delete(recs, e.key)
+	}
+	sort.Slice(toAssign, func(i, j int) bool {
+		ti, tj := keyTime(toAssign[i].key), keyTime(toAssign[j].key)
+		if ti != tj {
+			return ti < tj
+		}
+		return toAssign[i].key < toAssign[j].key
+	})
+	for _, e := range toAssign {
+		m, ok := ix.newMessage(e, "")
+		if !ok {
+			continue
+		}
+		m.uid = ix.nextUID
+		ix.nextUID++
+		m.recent = true
+		fresh = append(fresh, m)
+	}
+	for _, m := range fresh {
+		if m.uid <= last {
+			sorted = false
+		}
+		last = m.uid
+		ix.msgs = append(ix.msgs, m)
+		ix.byKey[m.key] = m
+		added = append(added, m.uid)
+	}
+	if !sorted {
+		sort.Slice(ix.msgs, func(i, j int) bool { return ix.msgs[i].uid < ix.msgs[j].uid })
+	}
+	if ix.nextUID != ul.nextUID || len(toAssign) > 0 {
+		// Keep records another process assigned after our scan (files we
+		// will see on the next sync); drop records of vanished files.
+		var extra []uidRec
+		for _, r := range recs {
+			if r.uid >= oldNext && ix.find(r.uid) == nil {
+				extra = append(extra, r)
+			}
+		}
+		if lk != nil {
+			if err := ix.writeUIDList(extra); err != nil {
+				return nil, err
+			}
+		}
+	}
+	sort.Slice(added, func(i, j int) bool { return added[i] < added[j] })
+	return added, nil
+}
+
+// newMessage builds an index entry for a file first seen on disk: sizes
+// from its name or the uidlist, else from stat (and, for vsize, one read).
+func (ix *index) newMessage(e diskEntry, ext string) (*message, bool) {
+	m := &message{key: e.key, info: e.info, inNew: e.inNew, ext: ext, recent: e.inNew, seenGen: ix.gen}
+	st, err := os.Lstat(ix.msgPath(m))
+	if err != nil || !st.Mode().IsRegular() {
+		return nil, false
+	}
+	m.date = st.ModTime().UnixNano()
+	m.size, m.vsize = keySizes(e.key)
+	if m.size < 0 {
+		m.size = st.Size()
+	}
+	if m.vsize < 0 {
+		if v, ok := (uidRec{ext: ext}).extField('W'); ok {
+			fmt.Sscan(v, &m.vsize)
+		}
+	}
+	if m.vsize < 0 {
+		v, err := fileVSize(ix.msgPath(m))
+		if err != nil {
+			return nil, false
+		}
+		m.vsize = v
+		if ext == "" {
+			m.ext = fmt.Sprintf("W%d", v)
+		}
+	}
+	return m, true
+}
+
+// moveNewToCur renames new/ files into cur/ with an empty info, as maildir
+// readers do once they have seen a message. Not fsynced: losing the move in
+// a crash leaves the file in new/, which is harmless.
+func (ix *index) moveNewToCur() error {
+	var before, beforeNew stamp
+	moved := false
+	var firstErr error
+	for _, m := range ix.msgs {
+		if !m.inNew {
+			continue
+		}
+		if !moved {
+			before, _ = statStamp(ix.path("cur"))
+			beforeNew, _ = statStamp(ix.path("new"))
+			moved = true
+		}
+		err := os.Rename(ix.path("new", m.key), ix.path("cur", fileName(m.key, m.info)))
+		if err != nil {
+			if firstErr == nil && !errors.Is(err, os.ErrNotExist) {
+				firstErr = err
+			}
+			continue
+		}
+		m.inNew = false
+	}
+	if moved {
+		ix.adoptDir(before, "cur")
+		ix.adoptDir(beforeNew, "new")
+	}
+	return firstErr
+}
