@@ -36,6 +36,15 @@ func canonical(address string) (local, domain string, ok bool) {
 	return local, domain, true
 }
 
+// CanonicalAddress returns address in the form the Directory stores and
+// returns (lower-case local part and domain), or ok=false if it is not a
+// plain dot-atom local part @ a domain name, which this package never
+// treats as a mailbox. The CLI and protocol servers can use it to check
+// and normalise addresses the same way.
+func CanonicalAddress(address string) (canonical string, ok bool) {
+	return canonicalAddress(address)
+}
+
 // canonicalAddress is canonical joined back together.
 func canonicalAddress(address string) (string, bool) {
 	local, domain, ok := canonical(address)

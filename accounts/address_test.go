@@ -96,3 +96,12 @@ func FuzzCanonicalAddress(f *testing.F) {
 		}
 	})
 }
+
+func TestCanonicalAddressExported(t *testing.T) {
+	if got, ok := CanonicalAddress("Bob+X@Example.COM"); !ok || got != "bob+x@example.com" {
+		t.Fatalf("CanonicalAddress = %q, %v", got, ok)
+	}
+	if _, ok := CanonicalAddress(`"bob"@example.com`); ok {
+		t.Fatal("quoted local part accepted")
+	}
+}

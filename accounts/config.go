@@ -116,7 +116,7 @@ func buildTable(cfg Config) (*table, error) {
 	// Aliases and lists, in key order so errors come out the same each time.
 	aliases := make(map[string][]string) // canonical key → canonical targets
 	for _, raw := range slices.Sorted(maps.Keys(cfg.Aliases)) {
-		key, ok := aliasKey(raw, t.domains, &errs)
+		key, ok := aliasKey(strings.TrimSpace(raw), t.domains, &errs)
 		if !ok || !claim(key, "alias") {
 			continue
 		}

@@ -72,15 +72,28 @@ func run(t *testing.T, mech string, v Verifier, steps []step) string {
 	return got
 }
 
+// exchange is a named dialogue and the user it should log in ("" none).
+type exchange struct {
+	name  string
+	steps []step
+	user  string
+}
+
+func runExchanges(t *testing.T, mech string, v Verifier, cases []exchange) {
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := run(t, mech, v, c.steps); got != c.user {
+				t.Fatalf("onSuccess user %q, want %q", got, c.user)
+			}
+		})
+	}
+}
+
 func b(s string) []byte { return []byte(s) }
 
 func TestPlain(t *testing.T) {
 	d := newDir(t)
-	cases := []struct {
-		name  string
-		steps []step
-		user  string
-	}{
+	cases := []exchange{
 		{"initial response", []step{{resp: b("\x00bob@example.com\x00bobpw"), done: true}}, "bob@example.com"},
 		{"no initial response", []step{{resp: nil}, {resp: b("\x00Bob@Example.com\x00bobpw"), done: true}}, "bob@example.com"},
 		{"authzid same user", []step{{resp: b("BOB@example.com\x00bob@example.com\x00bobpw"), done: true}}, "bob@example.com"},
@@ -94,22 +107,12 @@ func TestPlain(t *testing.T) {
 		{"after done", []step{{resp: b("\x00bob@example.com\x00bobpw"), done: true}, {resp: b("x"), err: ErrMalformed}}, "bob@example.com"},
 		{"after failure", []step{{resp: b("junk"), err: ErrMalformed}, {resp: b("\x00bob@example.com\x00bobpw"), err: ErrMalformed}}, ""},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			if got := run(t, "plain", d, c.steps); got != c.user {
-				t.Fatalf("onSuccess user %q, want %q", got, c.user)
-			}
-		})
-	}
+	runExchanges(t, "plain", d, cases)
 }
 
 func TestLogin(t *testing.T) {
 	d := newDir(t)
-	cases := []struct {
-		name  string
-		steps []step
-		user  string
-	}{
+	cases := []exchange{
 		{"no initial response", []step{
 			{resp: nil, challenge: "Username:"},
 			{resp: b("bob@example.com"), challenge: "Password:"},
@@ -144,13 +147,7 @@ func TestLogin(t *testing.T) {
 			{resp: b("again"), err: ErrMalformed},
 		}, "bob@example.com"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			if got := run(t, "LOGIN", d, c.steps); got != c.user {
-				t.Fatalf("onSuccess user %q, want %q", got, c.user)
-			}
-		})
-	}
+	runExchanges(t, "LOGIN", d, cases)
 }
 
 // go-sasl's own clients must be able to talk to our servers.
