@@ -1,0 +1,72 @@
+package smtpd
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailsuite/mailsuite/accounts"
+	"github.com/mailsuite/mailsuite/mailstore"
+)
+
+// Replies smtpd gives of its own accord. go-smtp sends an *smtp.SMTPError's
+// code and text only when it gets the bare pointer (a type assertion, not
+// errors.As), so every session method returns one of these or the result
+// of reply.
+var (
+	errAuthRequired   = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+	errTLSRequired    = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first"}
+	errEncryptionReq  = &smtp.SMTPError{Code: 538, EnhancedCode: smtp.EnhancedCode{5, 7, 11}, Message: "Encryption required for requested authentication mechanism"}
+	errAuthNotOffered = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "AUTH not available on this port"}
+	errAuthThrottled  = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many authentication failures, try again later"}
+	errNotOwnSender   = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Sender address not owned by authenticated user"}
+	errNotOwnFrom     = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "From: header address not owned by authenticated user"}
+	errBadFrom        = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message needs exactly one valid From: header"}
+	errRelayDenied    = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Relaying denied"}
+	errNoRelay        = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Relaying not available: no outbound queue configured"}
+	errBadAddress     = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad address syntax"}
+	errBareLineEnd    = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Bare CR or LF in message: lines must end with CRLF"}
+	errLineTooLong    = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 4, 0}, Message: "Line too long"}
+	errDataTimeout    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout reading message data"}
+	errNoSuchUser     = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	errMailboxFull    = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full"}
+	errAuthFailed     = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
+	errRejected       = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Rejected"}
+)
+
+// reply is the one place an error becomes an SMTP reply. Known conditions
+// get their code; anything else is a temporary failure that names id, so
+// the log line (written by the caller, once) can be found. It never puts an
+// internal error's text on the wire.
+func reply(err error, id string) (r *smtp.SMTPError, known bool) {
+	var se *smtp.SMTPError
+	switch {
+	case errors.As(err, &se):
+		return &smtp.SMTPError{Code: se.Code, EnhancedCode: se.EnhancedCode, Message: se.Message}, true
+	case errors.Is(err, ErrRejected):
+		return errRejected, true
+	case errors.Is(err, accounts.ErrNoSuchUser):
+		return errNoSuchUser, true
+	case errors.Is(err, accounts.ErrNotLocal):
+		return errRelayDenied, true
+	case errors.Is(err, accounts.ErrAuthFailed):
+		return errAuthFailed, true
+	case errors.Is(err, mailstore.ErrQuota):
+		return errMailboxFull, true
+	}
+	return &smtp.SMTPError{
+		Code:         451,
+		EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+		Message:      fmt.Sprintf("Temporary failure, please try again later (id %s)", id),
+	}, false
+}
+
+// replyLine formats r as go-smtp writes its last line (for OnReply).
+func replyLine(r *smtp.SMTPError) string {
+	if r.EnhancedCode == smtp.NoEnhancedCode || r.EnhancedCode == smtp.EnhancedCodeNotSet {
+		return fmt.Sprintf("%d %s", r.Code, r.Message)
+	}
+	ec := r.EnhancedCode
+	return fmt.Sprintf("%d %d.%d.%d %s", r.Code, ec[0], ec[1], ec[2], r.Message)
+}
