@@ -1,0 +1,265 @@
+package relay
+
+// Invariants: a worker holds the message's lock from before it reads the
+// envelope until after its last write; it saves the envelope after every
+// destination group (one SMTP transaction) and before starting the next,
+// so per-recipient state on disk is never behind a remote's 250 by more
+// than one fsync.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// outcome is what one attempt did for one recipient.
+type outcome struct {
+	state  State // StatePending means a temporary failure
+	status string
+	remote string
+	diag   string
+	tls    string
+}
+
+// group is the recipients delivered in one go.
+type group struct {
+	domain string // "" with a smarthost
+	local  bool   // via Options.DeliverLocal
+	rcpts  []string
+}
+
+// process makes one delivery attempt of a due message. It reports false
+// if someone else (an admin call) held the message's lock.
+func (q *Queue) process(ctx context.Context, id string) bool {
+	l, err := q.spool.lock(id, 0)
+	if err != nil {
+		if !errors.Is(err, ErrBusy) && !errors.Is(err, ErrNotFound) {
+			q.log.Error("lock queued message", "id", id, "err", err)
+		}
+		return !errors.Is(err, ErrBusy)
+	}
+	defer l.unlock()
+	e, err := q.spool.readEnvelope(id)
+	if err != nil {
+		q.log.Error("read envelope", "id", id, "err", err)
+		return true
+	}
+	if e.Next.After(q.opts.Now()) {
+		return true // postponed by an admin since the scan
+	}
+	if err := q.attempt(ctx, e); err != nil {
+		q.log.Error("delivery attempt", "id", id, "err", err)
+		return true
+	}
+	if ctx.Err() != nil {
+		return true // cut off by Close: untried recipients stay as they were
+	}
+	if err := q.finish(ctx, e); err != nil {
+		q.log.Error("finish delivery attempt", "id", id, "err", err)
+	}
+	return true
+}
+
+// attempt tries every pending recipient once, saving after each group.
+func (q *Queue) attempt(ctx context.Context, e *Envelope) error {
+	pending := e.Pending()
+	if len(pending) == 0 {
+		return nil
+	}
+	msg := &message{q: q, path: q.spool.path(e.ID, ".msg")}
+	for _, g := range q.groups(pending) {
+		if ctx.Err() != nil {
+			break
+		}
+		var res map[string]outcome
+		if g.local {
+			res = q.deliverLocal(ctx, e, g.rcpts, msg)
+		} else {
+			res = q.deliverRemote(ctx, e, g, msg)
+		}
+		now := q.opts.Now()
+		cut := ctx.Err() != nil
+		for addr, o := range res {
+			r := e.recipient(addr)
+			if r == nil || (cut && o.state == StatePending) {
+				continue // a cut-off attempt is no attempt
+			}
+			r.State, r.Status, r.RemoteMTA, r.Diagnostic, r.TLS, r.Updated = o.state, o.status, o.remote, o.diag, o.tls, now
+			q.log.Info("delivery", "id", e.ID, "rcpt", addr, "state", o.state, "status", o.status, "remote", o.remote, "tls", o.tls, "diag", o.diag)
+		}
+		if err := q.spool.writeEnvelope(e); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() == nil {
+		e.Attempts++
+		e.LastAttempt = q.opts.Now()
+	}
+	return nil
+}
+
+// groups splits recipients: local ones (if DeliverLocal is set), then by
+// destination domain, or all remote ones together for a smarthost.
+func (q *Queue) groups(rcpts []string) []group {
+	byDomain := map[string][]string{}
+	var local []string
+	for _, a := range rcpts {
+		d := strings.ToLower(a[strings.LastIndexByte(a, '@')+1:])
+		switch {
+		case q.opts.DeliverLocal != nil && q.opts.isLocal(d):
+			local = append(local, a)
+		case q.opts.Smarthost != "":
+			byDomain[""] = append(byDomain[""], a)
+		default:
+			byDomain[d] = append(byDomain[d], a)
+		}
+	}
+	var out []group
+	if len(local) > 0 {
+		out = append(out, group{local: true, rcpts: local})
+	}
+	domains := make([]string, 0, len(byDomain))
+	for d := range byDomain {
+		domains = append(domains, d)
+	}
+	sort.Strings(domains)
+	for _, d := range domains {
+		out = append(out, group{domain: d, rcpts: byDomain[d]})
+	}
+	return out
+}
+
+func (q *Queue) deliverLocal(ctx context.Context, e *Envelope, rcpts []string, msg *message) map[string]outcome {
+	res := map[string]outcome{}
+	data, err := os.ReadFile(msg.path)
+	if err == nil {
+		err = q.opts.DeliverLocal(ctx, e.From, rcpts, data)
+	}
+	o := outcome{state: StateDelivered, status: "2.0.0", remote: q.opts.Hostname}
+	if err != nil {
+		o = outcome{state: StatePending, status: "4.0.0", remote: q.opts.Hostname, diag: "x-mailsuite; local delivery: " + oneLine(err.Error())}
+		var t interface{ Temporary() bool }
+		if errors.As(err, &t) && !t.Temporary() {
+			o.state, o.status = StateFailed, "5.0.0"
+		}
+	}
+	for _, a := range rcpts {
+		res[a] = o
+	}
+	return res
+}
+
+// finish schedules the next try, gives up on expired messages, sends the
+// DSNs due, and retires a message with nothing left to do.
+func (q *Queue) finish(ctx context.Context, e *Envelope) error {
+	now := q.opts.Now()
+	pending := e.Pending()
+	if len(pending) > 0 {
+		if now.Sub(e.Created) >= q.opts.MaxAge {
+			for i := range e.Recipients {
+				if r := &e.Recipients[i]; r.State == StatePending {
+					// RFC 3463 §3.5: 5.4.7 delivery time expired.
+					r.State, r.Status, r.Updated = StateFailed, "5.4.7", now
+					if r.Diagnostic == "" {
+						r.Diagnostic = "x-mailsuite; gave up after " + q.opts.MaxAge.String()
+					}
+				}
+			}
+			pending = nil
+		} else {
+			e.Next = now.Add(q.opts.retryDelay(e.Attempts))
+		}
+	}
+	var failed, delayed []Recipient
+	for _, r := range e.Recipients {
+		if r.State == StateFailed && !r.Notified {
+			failed = append(failed, r)
+		}
+		if r.State == StatePending {
+			delayed = append(delayed, r)
+		}
+	}
+	unreported := false
+	if len(failed) > 0 {
+		if err := q.report(ctx, e, failed, actionFailed); err != nil {
+			q.log.Error("queue bounce", "id", e.ID, "err", err)
+			unreported = true
+		} else {
+			for _, f := range failed {
+				e.recipient(f.Addr).Notified = true
+			}
+		}
+	}
+	if q.opts.DelayWarning > 0 && !e.Warned && len(delayed) > 0 && now.Sub(e.Created) >= q.opts.DelayWarning {
+		if err := q.report(ctx, e, delayed, actionDelayed); err != nil {
+			q.log.Error("queue delay warning", "id", e.ID, "err", err)
+		} else {
+			e.Warned = true
+		}
+	}
+	if len(pending) == 0 && unreported {
+		e.Next = now.Add(q.opts.retryDelay(1))
+	}
+	if err := q.spool.writeEnvelope(e); err != nil {
+		return err
+	}
+	if len(pending) > 0 || unreported {
+		return nil
+	}
+	for _, r := range e.Recipients {
+		if r.State == StateFailed {
+			q.log.Warn("message failed", "id", e.ID, "from", e.From)
+			return q.spool.moveToFailed(e.ID)
+		}
+	}
+	q.log.Info("message delivered", "id", e.ID)
+	return q.spool.remove(e.ID)
+}
+
+// report queues a DSN about rcpts to the sender, unless the message is
+// itself a bounce (RFC 3464 §2: never a DSN about a DSN's failure). Its ID
+// is derived from the message's, so a retry after a crash between queueing
+// the DSN and saving the envelope finds it already there.
+func (q *Queue) report(ctx context.Context, e *Envelope, rcpts []Recipient, action string) error {
+	if e.From == "" {
+		q.log.Warn("bounce not sent: the failed message is itself a bounce", "id", e.ID)
+		return nil
+	}
+	n := e.Bounces + 1
+	id := e.ID + ".b" + strconv.Itoa(n)
+	if !ValidID(id) {
+		id = q.opts.NewID()
+	}
+	hdr, err := readHeader(q.spool.path(e.ID, ".msg"))
+	if err != nil {
+		return err
+	}
+	data := buildDSN(dsnInput{
+		ID:         id,
+		Hostname:   q.opts.Hostname,
+		Postmaster: q.opts.postmaster(),
+		Env:        e,
+		Recipients: rcpts,
+		Action:     action,
+		RetryUntil: e.Created.Add(q.opts.MaxAge),
+		Now:        q.opts.Now(),
+		Header:     hdr,
+	})
+	err = q.enqueueID(ctx, id, "", []string{e.From}, bytes.NewReader(data))
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	e.Bounces = n
+	q.poke()
+	return nil
+}
+
+// oneLine folds a multi-line reply into one line for a DSN field.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
