@@ -144,6 +144,21 @@ func (f *File) Set(section, key, value string) error {
 	return nil
 }
 
+// RemoveKey deletes key's line from section; a missing key is not an error.
+func (f *File) RemoveKey(section, key string) error {
+	start, end, ok := f.find(section)
+	if !ok {
+		return fmt.Errorf("%w: [%s]", ErrNoSection, section)
+	}
+	for i := start + 1; i < end; i++ {
+		if k, _, isKV := strings.Cut(f.lines[i], "="); isKV && !isComment(f.lines[i]) && strings.TrimSpace(k) == key {
+			f.lines = append(f.lines[:i], f.lines[i+1:]...)
+			return nil
+		}
+	}
+	return nil
+}
+
 func isComment(line string) bool {
 	t := strings.TrimSpace(line)
 	return strings.HasPrefix(t, ";") || strings.HasPrefix(t, "#")

@@ -1,6 +1,9 @@
 package iniedit
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 const sample = `; top comment
 [server]
@@ -63,6 +66,20 @@ func TestSetReplacesOrAppends(t *testing.T) {
 	}
 	if err := f.Set("nope", "k", "v"); err == nil {
 		t.Fatal("Set on a missing section should fail")
+	}
+}
+
+func TestRemoveKey(t *testing.T) {
+	f := Parse([]byte(sample))
+	if err := f.RemoveKey("user bob@example.com", "quota"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.RemoveKey("user bob@example.com", "absent"); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(sample, "quota = 1G\n", "", 1)
+	if got := string(f.Bytes()); got != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
 
