@@ -70,6 +70,13 @@ func New(opts Options) (*Server, error) {
 		s.engines.Add(1)
 		go func() { defer s.engines.Done(); s.loose.Serve(s.looseLn) }()
 	}
+	// go-imap's Server.Close races with a Serve that has not yet
+	// registered (WaitGroup Add after Wait): wait until both engines
+	// are in Accept before anyone can call Close.
+	<-s.strictLn.accepting
+	if s.looseLn != nil {
+		<-s.looseLn.accepting
+	}
 	s.unsubscribe = opts.Accounts.Subscribe(s.closeUsers)
 	return s, nil
 }
@@ -268,13 +275,15 @@ func (p slogPrintf) Printf(format string, args ...any) {
 // chanListener is a net.Listener fed by Server.Serve, so one accept loop
 // can route each connection to one of two go-imap engines.
 type chanListener struct {
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
+	conns     chan net.Conn
+	done      chan struct{}
+	once      sync.Once
+	accepting chan struct{} // closed on the engine's first Accept
+	first     sync.Once
 }
 
 func newChanListener() *chanListener {
-	return &chanListener{conns: make(chan net.Conn), done: make(chan struct{})}
+	return &chanListener{conns: make(chan net.Conn), done: make(chan struct{}), accepting: make(chan struct{})}
 }
 
 func (l *chanListener) deliver(c net.Conn) bool {
@@ -287,6 +296,7 @@ func (l *chanListener) deliver(c net.Conn) bool {
 }
 
 func (l *chanListener) Accept() (net.Conn, error) {
+	l.first.Do(func() { close(l.accepting) })
 	select {
 	case c := <-l.conns:
 		return c, nil
