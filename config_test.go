@@ -1,12 +1,15 @@
 package mailsuite
 
 import (
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailsuite/mailsuite/accounts"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -72,6 +75,9 @@ func TestShippedConfig(t *testing.T) {
 	}
 	if len(c.Users) != 1 || c.Users[0].Address != DemoUser {
 		t.Errorf("users = %+v, want only the demo user", c.Users)
+	}
+	if _, err := accountsFor(c).Authenticate(context.Background(), DemoUser, "demo-change-me"); err != nil {
+		t.Errorf("the README's demo password does not log in: %v", err)
 	}
 	if c.Server.PlaintextAuthOnLoopback {
 		t.Error("plaintext auth on loopback must be off by default")
@@ -170,4 +176,12 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatal("accepted a config without domains")
 		}
 	})
+}
+
+func accountsFor(c *Config) *accounts.Directory {
+	d, err := accounts.New(c.AccountsConfig())
+	if err != nil {
+		panic(err)
+	}
+	return d
 }

@@ -96,13 +96,13 @@ func buildTable(cfg Config) (*table, error) {
 		if !ok || !claim(addr, "user") {
 			continue
 		}
+		t.owner[addr] = addr // even if invalid below: aliases to them are not also "nowhere"
 		e, err := newUserEntry(addr, u)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		t.users[addr] = e
-		t.owner[addr] = addr
 		for _, raw := range u.Aliases {
 			a, ok := localAddress(raw, "user "+addr+": alias")
 			if !ok || !claim(a, "alias of user "+addr) {
@@ -142,13 +142,16 @@ func buildTable(cfg Config) (*table, error) {
 			errs = append(errs, err)
 			continue
 		}
+		t.rcpt[key] = owners
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	for key, owners := range t.rcpt {
 		t.rcpt[key] = t.enabled(owners)
 	}
 	for addr, user := range t.owner {
 		t.rcpt[addr] = t.enabled([]string{user})
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
 	}
 
 	t.sorted = make([]User, 0, len(t.users))

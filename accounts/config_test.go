@@ -69,4 +69,15 @@ func TestConfigReportsAllProblems(t *testing.T) {
 			t.Errorf("error %v does not mention %s", err, want)
 		}
 	}
+
+	// A user with a bad password is one error, not also one per alias
+	// pointing at them.
+	_, err = New(Config{
+		Domains: []string{"x.org"},
+		Users:   []User{{Address: "b@x.org", Password: "{MD5}x"}},
+		Aliases: map[string][]string{"s@x.org": {"b@x.org"}},
+	})
+	if err == nil || strings.Contains(err.Error(), "points nowhere") || strings.Count(err.Error(), "\n") != 0 {
+		t.Errorf("error %q", err)
+	}
 }

@@ -220,8 +220,11 @@ func TestAuthenticateBoundsConcurrentHashing(t *testing.T) {
 	cfg.OnHashWork = func(string, string) { <-block }
 	d, _ = New(cfg)
 	go func() { _, _ = d.Authenticate(context.Background(), "bob@example.com", "x") }()
-	for len(d.hashes) == 0 {
-		time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); len(d.hashes) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			close(block)
+			t.Fatal("the first login never took a hashing slot")
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()

@@ -66,7 +66,7 @@ func (e *testEnv) traceSnapshot() []string {
 // startServer runs a server on 127.0.0.1:0 over a mailstore in a temp dir,
 // with alice and bob from an inline account config and a self-signed
 // certificate. mods adjust the options (TLS mode, hooks, limits).
-func startServer(t testing.TB, mods ...func(*Options)) *testEnv {
+func startServer(t testing.TB, mods ...any) *testEnv {
 	t.Helper()
 	root := t.TempDir()
 	e := &testEnv{root: root}
@@ -83,11 +83,17 @@ func startServer(t testing.TB, mods ...func(*Options)) *testEnv {
 		t.Fatal(err)
 	}
 	e.dir = dir
-	store, err := mailstore.Open(mailstore.Options{
+	storeOpts := mailstore.Options{
 		Root: filepath.Join(root, "mail"), Hostname: "test.example.org",
 		PollInterval: 50 * time.Millisecond,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, m := range mods {
+		if m, ok := m.(func(*mailstore.Options)); ok {
+			m(&storeOpts)
+		}
+	}
+	store, err := mailstore.Open(storeOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +125,9 @@ func startServer(t testing.TB, mods ...func(*Options)) *testEnv {
 		},
 	}
 	for _, m := range mods {
-		m(&opts)
+		if m, ok := m.(func(*Options)); ok {
+			m(&opts)
+		}
 	}
 	srv, err := New(opts)
 	if err != nil {
@@ -203,6 +211,21 @@ func (e *testEnv) deliver(t testing.TB, msg string, users ...string) {
 	}
 	if err := d.Commit(context.Background(), users); err != nil {
 		t.Fatal(err)
+	}
+	// Assign UIDs now, so they follow delivery order in tests (the store
+	// names files in new/ in an order of its own).
+	for _, u := range users {
+		h, err := e.store.User(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := h.Folder(mailstore.Inbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

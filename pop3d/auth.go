@@ -288,11 +288,9 @@ func (c *conn) authenticate(mech, name string, verify func(context.Context) (str
 		c.onAuth(name, mech, false)
 		c.fails++
 		c.reply(c.errorReply(accounts.ErrAuthFailed))
-		if c.fails >= c.srv.opts.MaxAuthFailures {
-			c.reply("-ERR too many failed logins, closing connection")
-			return true
-		}
-		return false
+		// One reply per command: after the last allowed failure the
+		// connection just closes.
+		return c.fails >= c.srv.opts.MaxAuthFailures
 	}
 	lim.Succeeded(ip)
 	c.onAuth(user, mech, true)
@@ -319,10 +317,8 @@ func (c *conn) onAuth(user, mech string, ok bool) {
 	}
 }
 
-// isSASLClientError reports whether a SASL server rejected the client's
-// message as malformed. go-sasl's PLAIN server returns an unexported
-// "sasl: invalid response" error, hence the prefix test.
+// isSASLClientError reports whether the client's SASL message was
+// malformed (a failed attempt, not a server fault).
 func isSASLClientError(err error) bool {
-	return errors.Is(err, gosasl.ErrUnexpectedClientResponse) || errors.Is(err, sasl.ErrUnknownMechanism) ||
-		strings.HasPrefix(err.Error(), "sasl: ")
+	return errors.Is(err, sasl.ErrMalformed) || errors.Is(err, gosasl.ErrUnexpectedClientResponse)
 }

@@ -41,7 +41,11 @@
 // CR through as message data, which a downstream server might read as a line
 // end. smtpd therefore rejects any message containing a bare CR or a bare LF
 // with 550 5.6.0 (RFC 5321 §2.3.8: lines end with CRLF only), in DATA and
-// BDAT alike, as Postfix's smtpd_forbid_bare_newline=reject does.
+// BDAT alike, as Postfix's smtpd_forbid_bare_newline=reject does. One case
+// cannot be refused because go-smtp hides it: its dot-unstuffing drops a
+// "." at the start of a line together with a CR that follows it, so
+// "<CRLF>.<CR>X" arrives as "<CRLF>X". That message is accepted as one
+// message with proper line ends; nothing in it can end data downstream.
 //
 // # Hooks
 //
