@@ -29,8 +29,11 @@ type Options struct {
 	// ReloadInterval is how often mail.ini is checked for changes
 	// (default 500ms; negative: never).
 	ReloadInterval time.Duration
-	// RelayRetrySchedule and RelayDNSTimeout override the relay's (tests).
+	// RelayRetrySchedule overrides the relay's retry delays (tests).
 	RelayRetrySchedule []time.Duration
+	// StoreFS injects failures into the store's writes (tests); nil: the
+	// real file system.
+	StoreFS mailstore.FS
 }
 
 // server is what each protocol package's Server offers.
@@ -93,6 +96,7 @@ func New(cfg *Config, opts Options) (*Suite, error) {
 			return u.Quota
 		},
 		Logger: s.log,
+		FS:     opts.StoreFS,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mailstore: %w", err)
