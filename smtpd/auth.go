@@ -38,6 +38,7 @@ func (s *session) AuthMechanisms() []string {
 // returned server finishes; see authServer.
 func (s *session) Auth(mech string) (gosasl.Server, error) {
 	cmd := "AUTH " + mech // never the initial response
+	s.command(cmd)
 	o := &s.srv.opts
 	switch {
 	case o.Role != RoleSubmission:
@@ -58,7 +59,7 @@ func (s *session) Auth(mech string) (gosasl.Server, error) {
 		}
 		wait = w
 	}
-	a := &authServer{s: s, mech: mech, cmd: cmd, ip: ip, wait: wait}
+	a := &authServer{s: s, mech: mech, ip: ip, wait: wait}
 	srv, err := sasl.NewServer(s.srv.ctx, mech, (*recordingVerifier)(a), s.srv.opts.Hostname, func(user string) {
 		a.mu.Lock()
 		a.ok = user
@@ -80,7 +81,6 @@ type authServer struct {
 	s     *session
 	inner gosasl.Server
 	mech  string
-	cmd   string
 	ip    net.IP
 	wait  time.Duration
 
@@ -118,7 +118,7 @@ func (a *authServer) Next(response []byte) (challenge []byte, done bool, err err
 		}
 		// Logged here, once; the reply carries no detail.
 		s.srv.log.Warn("smtp auth failed", "session", s.info.ID, "remote", s.info.Remote.String(), "user", name, "mech", a.mech, "err", err)
-		s.transcript(a.cmd, replyLine(errAuthFailed))
+		s.replied(replyLine(errAuthFailed))
 		return nil, false, errAuthFailed
 	}
 	if o.AuthLimiter != nil {
@@ -129,7 +129,7 @@ func (a *authServer) Next(response []byte) (challenge []byte, done bool, err err
 	s.mu.Unlock()
 	s.srv.trackUser(s, user)
 	s.srv.log.Info("smtp auth ok", "session", s.info.ID, "remote", s.info.Remote.String(), "user", user, "mech", a.mech)
-	s.transcript(a.cmd, "235 2.0.0 Authentication succeeded")
+	s.replied("235 2.0.0 Authentication succeeded")
 	return challenge, true, nil
 }
 

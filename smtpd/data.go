@@ -31,11 +31,12 @@ func (s *session) Data(r io.Reader) error {
 	if _, ok := r.(*io.PipeReader); ok {
 		cmd = "BDAT" // go-smtp hands BDAT chunks through a pipe
 	}
+	s.command(cmd)
 	id := newID()
 	err := s.data(r, tx, id)
 	if err == nil {
 		ok := &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK: queued as " + id}
-		s.transcript(cmd, replyLine(ok))
+		s.replied(replyLine(ok))
 		return ok
 	}
 	return s.answer(cmd, err, "", id)

@@ -58,23 +58,30 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	return sess, nil
 }
 
-// transcript feeds the command/reply hooks.
-func (s *session) transcript(cmd, rep string) {
-	h := &s.srv.opts.Hooks
-	if h.OnCommand != nil {
-		h.OnCommand(s.info.ID, cmd)
-	}
-	if h.OnReply != nil {
-		h.OnReply(s.info.ID, rep)
+// command and replied feed the transcript hooks; transcript does both.
+func (s *session) command(cmd string) {
+	if h := s.srv.opts.Hooks.OnCommand; h != nil {
+		h(s.info.ID, cmd)
 	}
 }
 
+func (s *session) replied(line string) {
+	if h := s.srv.opts.Hooks.OnReply; h != nil {
+		h(s.info.ID, line)
+	}
+}
+
+func (s *session) transcript(cmd, rep string) {
+	s.command(cmd)
+	s.replied(rep)
+}
+
 // answer turns err into the reply go-smtp will send (nil: okLine), logs
-// unknown errors once, and reports the exchange to the hooks. id names the
+// unknown errors once, and reports the reply to the hooks. id names the
 // failure for the client and the log.
 func (s *session) answer(cmd string, err error, okLine, id string) error {
 	if err == nil {
-		s.transcript(cmd, okLine)
+		s.replied(okLine)
 		return nil
 	}
 	r, known := reply(err, id)
@@ -85,7 +92,7 @@ func (s *session) answer(cmd string, err error, okLine, id string) error {
 			h(s.info.ID, err)
 		}
 	}
-	s.transcript(cmd, replyLine(r))
+	s.replied(replyLine(r))
 	return r
 }
 
@@ -128,6 +135,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if opts != nil && opts.Size > 0 {
 		cmd += fmt.Sprintf(" SIZE=%d", opts.Size)
 	}
+	s.command(cmd)
 	err := s.mail(from, opts)
 	return s.answer(cmd, err, fmt.Sprintf("250 2.0.0 Roger, accepting mail from <%v>", from), s.info.ID)
 }
@@ -164,8 +172,10 @@ func (s *session) mail(from string, opts *smtp.MailOptions) error {
 // Rcpt handles RCPT TO (RFC 5321 §4.1.1.3). go-smtp has already checked
 // MAIL came first and MaxRecipients.
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	cmd := "RCPT TO:<" + to + ">"
+	s.command(cmd)
 	err := s.rcpt(to)
-	return s.answer("RCPT TO:<"+to+">", err, fmt.Sprintf("250 2.0.0 I'll make sure <%v> gets this", to), s.info.ID)
+	return s.answer(cmd, err, fmt.Sprintf("250 2.0.0 I'll make sure <%v> gets this", to), s.info.ID)
 }
 
 func (s *session) rcpt(to string) error {
