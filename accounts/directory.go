@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime"
 	"slices"
 	"sync"
@@ -129,6 +130,10 @@ func (d *Directory) VerifyCRAMMD5(username, challenge, digestHex string) (string
 	}
 	ok := st.verify(challenge, digestHex)
 	if !ok || e == nil || e.cram == nil || e.user.Disabled {
+		if e != nil && e.cram == nil {
+			// Worth knowing when a client insists on CRAM-MD5.
+			d.logger.Debug("accounts: CRAM-MD5 impossible for user: no {CRAM-MD5} secret or plaintext password", "user", addr)
+		}
 		return "", ErrAuthFailed
 	}
 	return addr, nil
@@ -172,6 +177,11 @@ func (d *Directory) Resolve(address string) ([]string, error) {
 func (d *Directory) IsLocalDomain(domain string) bool {
 	cd, ok := canonicalDomain(domain)
 	return ok && d.cur.Load().domains[cd]
+}
+
+// Domains returns the local domains, canonical (lower-case) and sorted.
+func (d *Directory) Domains() []string {
+	return slices.Sorted(maps.Keys(d.cur.Load().domains))
 }
 
 // CanSendAs reports whether the authenticated user may use address as the

@@ -317,6 +317,9 @@ func TestLookupUsersDomains(t *testing.T) {
 	if got := d.PlaintextUsers(); !slices.Equal(got, []string{"carl@example.com", "eve@example.org"}) {
 		t.Fatalf("PlaintextUsers = %v", got)
 	}
+	if got := d.Domains(); !slices.Equal(got, []string{"example.com", "example.org"}) {
+		t.Fatalf("Domains = %v", got)
+	}
 	for dom, want := range map[string]bool{"example.com": true, "EXAMPLE.org": true, "example.net": false, "": false, "example.com.": false} {
 		if got := d.IsLocalDomain(dom); got != want {
 			t.Errorf("IsLocalDomain(%q) = %v", dom, got)
