@@ -1,0 +1,99 @@
+package relay
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+)
+
+const crashHelperEnv = "RELAY_CRASH_HELPER"
+
+// TestHelperProcess is the server TestCrashResume kills: it enqueues six
+// messages, each for two domains, and delivers until SIGKILLed.
+func TestHelperProcess(t *testing.T) {
+	if os.Getenv(crashHelperEnv) != "1" {
+		t.Skip("helper process for TestCrashResume")
+	}
+	port, _ := strconv.Atoi(os.Getenv("RELAY_MX_PORT"))
+	q, err := New(Options{
+		DataDir: os.Getenv("RELAY_DATA"), Hostname: "mail.local.test", LocalDomains: []string{"local.test"},
+		DNSServer: os.Getenv("RELAY_DNS"), MXPort: port, Workers: 2,
+		RetrySchedule: []time.Duration{100 * time.Millisecond},
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err == nil {
+		err = q.Start()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	for i := range 6 {
+		enqueue(t, q, "alice@local.test", []string{"bob@a.test", "carol@b.test"}, testMessage("alice@local.test", fmt.Sprintf("m%d@test", i)))
+	}
+	time.Sleep(30 * time.Second) // the parent kills us long before
+	os.Exit(3)
+}
+
+func TestCrashResume(t *testing.T) {
+	d := startDNS(t)
+	gate := make(chan struct{})
+	s := startSink(t, "127.0.0.1", 0, nil, func(s *sink) { s.gate, s.after = gate, 3 })
+	d.add(t,
+		"a.test. 60 IN MX 10 mx.a.test.", "mx.a.test. 60 IN A 127.0.0.1",
+		"b.test. 60 IN MX 10 mx.b.test.", "mx.b.test. 60 IN A 127.0.0.1",
+	)
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), crashHelperEnv+"=1", "RELAY_DATA="+dir, "RELAY_DNS="+d.addr,
+		"RELAY_MX_PORT="+strconv.Itoa(s.port()))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	t.Cleanup(func() {
+		if !killed {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	// Kill while deliveries hang in DATA (the sink's gate): mid-flight.
+	waitFor(t, "deliveries in flight", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.blocked >= 1
+	})
+	time.Sleep(300 * time.Millisecond) // let accepted transactions save their state
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	killed = true
+	before := s.counts()
+	if len(before) == 0 || len(before) >= 12 {
+		t.Fatalf("%d deliveries before the kill: not mid-flight", len(before))
+	}
+
+	s.mu.Lock()
+	close(gate) // blocked sessions of the dead server get 451 and are not counted
+	s.gate = nil
+	s.mu.Unlock()
+
+	q := startQueue(t, testOptions(dir, d, s.port()))
+	waitFor(t, "all 12 deliveries after restart", func() bool {
+		l, _ := q.List()
+		return len(s.counts()) == 12 && len(l) == 0
+	})
+	for k, n := range s.counts() {
+		if n != 1 {
+			t.Errorf("%s delivered %d times", k, n)
+		}
+	}
+	t.Logf("%d of 12 delivered before SIGKILL", len(before))
+}
