@@ -44,15 +44,17 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 func TestParseEnvelopeRejects(t *testing.T) {
 	good := string(sampleEnvelope().Marshal())
 	for name, mutate := range map[string]func(string) string{
-		"empty":             func(string) string { return "" },
-		"other version":     func(s string) string { return strings.Replace(s, "envelope 1", "envelope 2", 1) },
-		"truncated":         func(s string) string { return s[:len(s)-5] },
-		"no end":            func(s string) string { return strings.TrimSuffix(s, "end\n") },
-		"after end":         func(s string) string { return s + "x\n" },
-		"unknown key":       func(s string) string { return strings.Replace(s, "warned 1", "colour blue", 1) },
-		"swapped keys":      func(s string) string { return strings.Replace(s, "attempts 2\nnext", "next", 1) },
-		"bad id":            func(s string) string { return strings.Replace(s, "id 18A", "id ../18A", 1) },
-		"unquoted from":     func(s string) string { return strings.Replace(s, `from "alice@local.test"`, "from alice@local.test", 1) },
+		"empty":         func(string) string { return "" },
+		"other version": func(s string) string { return strings.Replace(s, "envelope 1", "envelope 2", 1) },
+		"truncated":     func(s string) string { return s[:len(s)-5] },
+		"no end":        func(s string) string { return strings.TrimSuffix(s, "end\n") },
+		"after end":     func(s string) string { return s + "x\n" },
+		"unknown key":   func(s string) string { return strings.Replace(s, "warned 1", "colour blue", 1) },
+		"swapped keys":  func(s string) string { return strings.Replace(s, "attempts 2\nnext", "next", 1) },
+		"bad id":        func(s string) string { return strings.Replace(s, "id 18A", "id ../18A", 1) },
+		"unquoted from": func(s string) string {
+			return strings.Replace(s, `from "alice@local.test"`, "from alice@local.test", 1)
+		},
 		"newline in addr":   func(s string) string { return strings.Replace(s, `"bob@remote.test"`, `"bob@remote.test\r\nRSET"`, 1) },
 		"bad state":         func(s string) string { return strings.Replace(s, "rcpt pending", "rcpt maybe", 1) },
 		"bad status":        func(s string) string { return strings.Replace(s, " 5.1.1 ", " 6.1.1 ", 1) },
