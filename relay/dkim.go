@@ -121,7 +121,9 @@ func keyPath(dataDir, domain, selector string) (string, error) {
 	if !dnsLabels(domain) || !strings.Contains(domain, ".") {
 		return "", fmt.Errorf("relay: bad DKIM domain %q", domain)
 	}
-	if !dnsLabels(selector) {
+	// One label only, so that <domain>.<selector>.key parses back
+	// unambiguously.
+	if !dnsLabels(selector) || strings.Contains(selector, ".") {
 		return "", fmt.Errorf("relay: bad DKIM selector %q", selector)
 	}
 	return filepath.Join(dataDir, "dkim", domain+"."+selector+".key"), nil
@@ -165,12 +167,21 @@ func loadKey(path string) (crypto.Signer, error) {
 	return s, nil
 }
 
-// signingKey finds the key of a domain: the one with the greatest selector
-// if several exist (so a rotated-in key "2027" beats "2026").
+// signingKey finds the key of a domain: Options.DKIMSelector's if that key
+// exists, else the one with the greatest selector (so a rotated-in key
+// "2027" beats "2026").
 func (q *Queue) signingKey(domain string) (selector string, key crypto.Signer, err error) {
 	domain = strings.ToLower(domain)
 	if !dnsLabels(domain) {
 		return "", nil, nil
+	}
+	if sel := q.opts.DKIMSelector; sel != "" {
+		if path, err := keyPath(q.opts.DataDir, domain, sel); err == nil {
+			if _, err := os.Stat(path); err == nil {
+				key, err := loadKey(path)
+				return sel, key, err
+			}
+		}
 	}
 	matches, err := filepath.Glob(filepath.Join(q.opts.DataDir, "dkim", domain+".*.key"))
 	if err != nil || len(matches) == 0 {

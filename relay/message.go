@@ -18,14 +18,20 @@ type message struct {
 	prepared bool
 }
 
-func (m *message) open() (io.ReadCloser, error) {
-	if !m.prepared {
-		sig, err := m.q.dkimHeader(m.path)
-		if err != nil {
-			m.q.log.Error("DKIM signing failed, sending unsigned", "file", m.path, "err", err)
-		}
-		m.prefix, m.prepared = sig, true
+// prepare signs the message once per attempt.
+func (m *message) prepare() {
+	if m.prepared {
+		return
 	}
+	sig, err := m.q.dkimHeader(m.path)
+	if err != nil {
+		m.q.log.Error("DKIM signing failed, sending unsigned", "file", m.path, "err", err)
+	}
+	m.prefix, m.prepared = sig, true
+}
+
+func (m *message) open() (io.ReadCloser, error) {
+	m.prepare()
 	f, err := os.Open(m.path)
 	if err != nil {
 		return nil, fmt.Errorf("relay: open queued message: %w", err)
@@ -34,6 +40,16 @@ func (m *message) open() (io.ReadCloser, error) {
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(m.prefix), f), f}, nil
+}
+
+// size is what will be sent, for SIZE=; 0 (unknown) if the file is gone.
+func (m *message) size() int64 {
+	m.prepare()
+	fi, err := os.Stat(m.path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size() + int64(len(m.prefix))
 }
 
 const maxHeaderSize = 256 << 10

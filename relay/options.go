@@ -93,6 +93,9 @@ type Options struct {
 	// DisableDKIM turns off signing (default: sign mail whose From domain
 	// is local and has a key in DataDir/dkim).
 	DisableDKIM bool
+	// DKIMSelector picks the key <domain>.<selector>.key when a domain has
+	// several (default: the greatest selector present).
+	DKIMSelector string
 
 	// DNSServer is the resolver to ask, host:port (default: the first
 	// nameserver of /etc/resolv.conf).

@@ -50,7 +50,7 @@ func New(opts Options) (*Queue, error) {
 		opts:     o,
 		spool:    sp,
 		dns:      dnsServer(o.DNSServer),
-		log:      o.Logger.With("component", "relay"),
+		log:      o.Logger,
 		wake:     make(chan struct{}, 1),
 		inflight: map[string]bool{},
 		bad:      map[string]bool{},

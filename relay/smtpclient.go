@@ -186,12 +186,12 @@ func (q *Queue) tryHost(ctx context.Context, e *Envelope, host, addr, port strin
 			return de
 		}
 	}
-	var mopts *smtp.MailOptions
-	if !isASCII(e.From) || !isASCII(strings.Join(rcpts, "")) {
-		mopts = &smtp.MailOptions{UTF8: true}
-	}
+	// SIZE (RFC 1870) lets the remote refuse a too large message up front.
+	mopts := &smtp.MailOptions{Size: msg.size()}
+	utf8 := !isASCII(e.From) || !isASCII(strings.Join(rcpts, ""))
+	mopts.UTF8 = utf8
 	if err := c.Mail(e.From, mopts); err != nil {
-		if mopts != nil && !errors.As(err, new(*smtp.SMTPError)) {
+		if utf8 && !errors.As(err, new(*smtp.SMTPError)) {
 			// RFC 6531 §3.2: no SMTPUTF8, no delivery.
 			return &deliveryError{status: "5.6.7", diag: "x-mailsuite; " + host + " does not support SMTPUTF8", remote: host}
 		}

@@ -259,6 +259,17 @@ func (q *Queue) report(ctx context.Context, e *Envelope, rcpts []Recipient, acti
 	return nil
 }
 
+// Permanent marks an error of Options.DeliverLocal as permanent (say, the
+// local sender no longer exists), so the recipient fails at once instead
+// of being retried until MaxAge. Errors are temporary otherwise.
+func Permanent(err error) error { return permanentError{err} }
+
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string   { return p.err.Error() }
+func (p permanentError) Unwrap() error   { return p.err }
+func (p permanentError) Temporary() bool { return false }
+
 // oneLine folds a multi-line reply into one line for a DSN field.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
