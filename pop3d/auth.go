@@ -287,7 +287,10 @@ func (c *conn) authenticate(mech, name string, verify func(context.Context) (str
 		lim.Failed(ip)
 		c.onAuth(name, mech, false)
 		c.fails++
-		c.reply(c.errorReply(accounts.ErrAuthFailed))
+		if re == nil {
+			err = accounts.ErrAuthFailed // malformed SASL input says no more
+		}
+		c.reply(c.errorReply(err))
 		// One reply per command: after the last allowed failure the
 		// connection just closes.
 		return c.fails >= c.srv.opts.MaxAuthFailures

@@ -130,6 +130,13 @@ func (c *conn) serve() {
 	c.reply("+OK " + c.srv.opts.Hostname + " POP3 server ready")
 	for {
 		line, err := c.readCommand()
+		if errors.Is(err, errLineTooLong) {
+			if c.badCommand("line too long") {
+				c.bw.Flush()
+				return
+			}
+			continue
+		}
 		if err != nil {
 			c.endOnReadError(err)
 			return
@@ -137,11 +144,6 @@ func (c *conn) serve() {
 		if quit := c.handleLine(line); quit {
 			c.bw.Flush()
 			return
-		}
-		if !c.lr.hasLine() {
-			if err := c.bw.Flush(); err != nil {
-				return
-			}
 		}
 	}
 }
@@ -171,6 +173,11 @@ func (c *conn) finish() {
 // readCommand waits for the next command line, marking the session idle so
 // that Shutdown may end it.
 func (c *conn) readCommand() (string, error) {
+	if !c.lr.hasLine() {
+		if err := c.bw.Flush(); err != nil {
+			return "", err
+		}
+	}
 	c.mu.Lock()
 	c.idle = true
 	closing := c.srv.closingFlag.Load()

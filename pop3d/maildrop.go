@@ -28,6 +28,7 @@ type maildrop struct {
 	release func()
 	uidv    uint32
 	msgs    []mailstore.MessageInfo
+	sizes   []int64 // RETR octets per message (popSize)
 	deleted []bool
 	nDel    int
 	delSize int64
@@ -82,10 +83,62 @@ func (m *maildrop) Open(ctx context.Context, user string) error {
 	}
 	m.folder, m.release, m.uidv = f, release, f.UIDValidity()
 	m.deleted = make([]bool, len(m.msgs))
-	for _, mi := range m.msgs {
-		m.size += mi.VSize
+	m.sizes = make([]int64, len(m.msgs))
+	for i, mi := range m.msgs {
+		m.sizes[i] = m.popSize(mi)
+		m.size += m.sizes[i]
 	}
 	return nil
+}
+
+// cacheKeyNoEOL caches whether a message's last line lacks a newline.
+const cacheKeyNoEOL = "pop3.noeol"
+
+// popSize is the exact RETR size (RFC 1939 §11 LIST): the CRLF size the
+// store keeps (VSize), plus the CRLF that RETR adds after a last line
+// without one, so that the terminating "." stands on its own line. Whether
+// that is needed is learned once per message (one byte read) and cached.
+func (m *maildrop) popSize(mi mailstore.MessageInfo) int64 {
+	if mi.Size == 0 {
+		return 0
+	}
+	if v, ok := m.folder.Cached(mi.UID, cacheKeyNoEOL); ok && len(v) == 1 {
+		if v[0] == '1' {
+			return mi.VSize + 2
+		}
+		return mi.VSize
+	}
+	noEOL, err := m.lacksFinalNewline(mi.UID)
+	if err != nil {
+		// RETR will report the error; the size here only has to be sane.
+		return mi.VSize
+	}
+	v := []byte{'0'}
+	if noEOL {
+		v[0] = '1'
+	}
+	m.folder.SetCached(mi.UID, cacheKeyNoEOL, v)
+	if noEOL {
+		return mi.VSize + 2
+	}
+	return mi.VSize
+}
+
+func (m *maildrop) lacksFinalNewline(uid mailstore.UID) (bool, error) {
+	f, err := m.folder.Open(uid)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return false, err
+	}
+	var b [1]byte
+	if _, err := f.ReadAt(b[:], st.Size()-1); err != nil {
+		return false, err
+	}
+	return b[0] != '\n', nil
 }
 
 func (m *maildrop) Stat() (int, int64, error) {
@@ -120,7 +173,7 @@ func hex8(b []byte, v uint32) {
 }
 
 func (m *maildrop) message(n int, mi mailstore.MessageInfo) Message {
-	return Message{Number: n, Size: mi.VSize, UID: m.uidl(mi.UID)}
+	return Message{Number: n, Size: m.sizes[n-1], UID: m.uidl(mi.UID)}
 }
 
 func (m *maildrop) List() ([]Message, error) {
@@ -203,13 +256,12 @@ func (m *maildrop) flushSeen() {
 }
 
 func (m *maildrop) Dele(n int) error {
-	mi, err := m.info(n)
-	if err != nil {
+	if _, err := m.info(n); err != nil {
 		return err
 	}
 	m.deleted[n-1] = true
 	m.nDel++
-	m.delSize += mi.VSize
+	m.delSize += m.sizes[n-1]
 	return nil
 }
 
