@@ -3,11 +3,14 @@ package relay
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"flag"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -305,5 +308,61 @@ func TestDSNGolden(t *testing.T) {
 			}
 			parseDSN(t, got) // and it is well-formed
 		})
+	}
+}
+
+func TestPermanentLocalFailureOfABounce(t *testing.T) {
+	d := startDNS(t)
+	s := startSink(t, "127.0.0.1", 0, nil, func(s *sink) {
+		s.rcpt = func(string) error { return &smtp.SMTPError{Code: 550, Message: "no"} }
+	})
+	d.add(t, "remote.test. 60 IN MX 10 mx1.remote.test.", "mx1.remote.test. 60 IN A 127.0.0.1")
+	var calls atomic.Int32
+	o := testOptions(t.TempDir(), d, s.port())
+	o.DeliverLocal = func(context.Context, string, []string, []byte) error {
+		calls.Add(1)
+		return Permanent(errors.New("no such user"))
+	}
+	q := startQueue(t, o)
+	id := enqueue(t, q, "gone@local.test", []string{"bob@remote.test"}, testMessage("gone@local.test", "m1@test"))
+	failed := filepath.Join(o.DataDir, "queue", "failed")
+	waitFor(t, "message and its bounce in failed/", func() bool {
+		_, err1 := os.Stat(filepath.Join(failed, id+".env"))
+		_, err2 := os.Stat(filepath.Join(failed, id+".b1.env"))
+		return err1 == nil && err2 == nil
+	})
+	if n := calls.Load(); n != 1 {
+		t.Errorf("DeliverLocal called %d times, want 1 (a permanent error is not retried)", n)
+	}
+	if l, _ := q.List(); len(l) != 0 {
+		t.Errorf("queue holds %d messages", len(l))
+	}
+}
+
+func TestRecoversHalfMovedMessage(t *testing.T) {
+	d := startDNS(t)
+	o := testOptions(t.TempDir(), d, 1)
+	q, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := enqueue(t, q, "alice@local.test", []string{"bob@remote.test"}, testMessage("alice@local.test", "m1@test"))
+	// As if moveToFailed died after moving the message file, and the
+	// lock file had been lost too.
+	qdir := filepath.Join(o.DataDir, "queue")
+	if err := os.Rename(filepath.Join(qdir, id+".msg"), filepath.Join(qdir, "failed", id+".msg")); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(qdir, id+".lock"))
+	if err := q.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	waitFor(t, "envelope moved to failed/", func() bool {
+		_, err := os.Stat(filepath.Join(qdir, "failed", id+".env"))
+		return err == nil
+	})
+	if entries, _ := os.ReadDir(qdir); len(entries) != 1 {
+		t.Errorf("queue dir still holds %d entries", len(entries))
 	}
 }

@@ -218,3 +218,31 @@ func TestSmarthostWithAuth(t *testing.T) {
 }
 
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+func TestMXOrderShufflesEqualPreferences(t *testing.T) {
+	d := startDNS(t)
+	d.add(t,
+		"remote.test. 60 IN MX 20 c.remote.test.",
+		"remote.test. 60 IN MX 10 a.remote.test.",
+		"remote.test. 60 IN MX 10 b.remote.test.",
+	)
+	q, err := New(testOptions(t.TempDir(), d, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	firsts := map[string]int{}
+	for range 40 {
+		hosts, err := q.mxHosts(t.Context(), "remote.test")
+		if err != nil || len(hosts) != 3 {
+			t.Fatalf("mxHosts = %q, %v", hosts, err)
+		}
+		if hosts[2] != "c.remote.test" {
+			t.Fatalf("preference 20 not last: %q", hosts)
+		}
+		firsts[hosts[0]]++
+	}
+	// 40 fair coin flips all landing the same way: p = 2^-39.
+	if firsts["a.remote.test"] == 0 || firsts["b.remote.test"] == 0 {
+		t.Errorf("equal preferences never shuffled: %v", firsts)
+	}
+}

@@ -84,7 +84,13 @@ func (s *spool) lock(id string, wait time.Duration) (*msgLock, error) {
 	}
 	f, err := os.OpenFile(s.path(id, ".lock"), os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrNotFound
+		// Files put back by hand (say, from failed/) come without a
+		// lock file: make one. If the envelope is gone, an orphaned
+		// lock file may remain; cleanOrphans removes it at Start.
+		if _, serr := os.Stat(s.path(id, ".env")); serr != nil {
+			return nil, ErrNotFound
+		}
+		f, err = os.OpenFile(s.path(id, ".lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("relay: open lock of %s: %w", id, err)

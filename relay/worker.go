@@ -52,6 +52,15 @@ func (q *Queue) process(ctx context.Context, id string) bool {
 	if e.Next.After(q.opts.Now()) {
 		return true // postponed by an admin since the scan
 	}
+	if _, err := os.Stat(q.spool.path(id, ".msg")); errors.Is(err, fs.ErrNotExist) {
+		// A crash in the middle of moveToFailed (message moved, envelope
+		// not yet), or a message file removed by hand: finish the move.
+		q.log.Error("queued message has no message file; moving its envelope to failed/", "id", id)
+		if err := q.spool.moveToFailed(id); err != nil {
+			q.log.Error("move to failed", "id", id, "err", err)
+		}
+		return true
+	}
 	if err := q.attempt(ctx, e); err != nil {
 		q.log.Error("delivery attempt", "id", id, "err", err)
 		return true
