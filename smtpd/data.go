@@ -59,7 +59,14 @@ func (s *session) data(r io.Reader, tx envelope, id string) error {
 	}()
 	g := &lineGuard{r: r, conn: s.conn.Conn(), timeout: o.DataTimeout}
 	if _, err := buf.ReadFrom(g); err != nil {
-		return dataReadError(err)
+		err = dataReadError(err)
+		if err == errDataTimeout {
+			// The rest of the message may still arrive, and go-smtp would
+			// read it as commands: stop reading; the reply still goes out
+			// and go-smtp then sees EOF and closes.
+			s.tc.closeRead()
+		}
+		return err
 	}
 	raw := buf.Bytes()
 

@@ -2,10 +2,12 @@ package smtpd
 
 import (
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMXEHLOAdvertises(t *testing.T) {
@@ -175,6 +177,25 @@ func TestMXTranscripts(t *testing.T) {
 			env := startServer(t, tt.edit)
 			transcript(t, env.addr, false, tt.steps...)
 		})
+	}
+}
+
+func TestDataTimeout(t *testing.T) {
+	env := startServer(t, func(o *Options) { o.DataTimeout = 200 * time.Millisecond })
+	c := transcript(t, env.addr, false,
+		s("EHLO client.test", `^250-`),
+		s("MAIL FROM:<a@remote.test>", `^250 `),
+		s("RCPT TO:<alice@example.com>", `^250 `),
+		s("DATA", `^354 `),
+		s("Subject: slow\r\n\r\npart", `^451 4\.4\.2`),
+	)
+	// What the client sends after the timeout is never read as commands.
+	io.WriteString(c.conn, "\r\nRCPT TO:<bob@example.com>\r\n")
+	if got, err := c.reply(); err == nil {
+		t.Fatalf("after a data timeout the server answered %q", got)
+	}
+	if n := len(env.inbox(t, "alice@example.com")); n != 0 {
+		t.Errorf("alice got %d messages", n)
 	}
 }
 

@@ -231,6 +231,19 @@ func (c *trackedConn) Close() error {
 	return err
 }
 
+// closeRead shuts the reading half of the TCP connection (all of it if
+// that is not possible), so nothing more the client sends is read.
+func (c *trackedConn) closeRead() {
+	var raw net.Conn = c.Conn
+	if u, ok := raw.(interface{ Unwrap() net.Conn }); ok {
+		raw = u.Unwrap()
+	}
+	if cr, ok := raw.(interface{ CloseRead() error }); ok && cr.CloseRead() == nil {
+		return
+	}
+	c.Close()
+}
+
 // tracked finds our trackedConn under go-smtp's current connection.
 func tracked(c net.Conn) *trackedConn {
 	if tc, ok := c.(*tls.Conn); ok {
