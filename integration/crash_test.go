@@ -1,0 +1,246 @@
+package integration
+
+import (
+	"crypto/tls"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Crash safety: SMTP load against a real `mailsuite serve` process that
+// is SIGKILLed at random moments and restarted on the same data dir. Every
+// message that got its final 250 must be stored exactly once per
+// recipient and whole; nothing half-written may be visible over IMAP or
+// POP3; UIDVALIDITY and the UIDs already seen never change; the store
+// passes the independent consistency check.
+func TestCrashSafety(t *testing.T) {
+	const rounds = 4
+	dir := t.TempDir()
+	ini := filepath.Join(dir, "mail.ini")
+	if err := os.WriteFile(ini, []byte(configWith(officeAliases, "alice@example.com", "bob@example.com", "dave@example.com")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(dir, "data")
+	cs := &crashState{t: t, dataDir: dataDir, sent: map[string]*sentMessage{},
+		uidv: map[string]uint32{}, uids: map[string]map[string]uint32{}}
+	recipients := [][]string{{"alice@example.com"}, {"bob@example.com"}, {"team@example.com"}, {"alice@example.com", "bob@example.com"}}
+	owners := map[string][]string{"team@example.com": {"bob@example.com", "dave@example.com"}}
+
+	for round := 0; round <= rounds; round++ {
+		c := startChild(t, ini)
+		tc := clientTLS(t, dataDir)
+		if round == 0 {
+			// One message each so that every INBOX (and its UIDVALIDITY)
+			// exists before the first crash.
+			for _, u := range []string{"alice@example.com", "bob@example.com", "dave@example.com"} {
+				m := newMessage("seed@example.net", u, "seed", 300)
+				if err := sendMX(c.addrs["smtp"], tc, "seed@example.net", []string{u}, m.Raw); err != nil {
+					t.Fatalf("seed: %v", err)
+				}
+				cs.record(m.ID, []string{u}, true)
+			}
+		}
+		cs.verify(c, tc, round)
+		if round == rounds {
+			if err := c.term(10 * time.Second); err != nil {
+				t.Errorf("final SIGTERM: %v", err)
+			}
+			break
+		}
+		// Load: 6 clients send until the process dies.
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		for w := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 200 && !stop.Load(); i++ {
+					to := recipients[(w+i)%len(recipients)]
+					var rcptOwners []string
+					for _, r := range to {
+						if o, ok := owners[r]; ok {
+							rcptOwners = append(rcptOwners, o...)
+						} else {
+							rcptOwners = append(rcptOwners, r)
+						}
+					}
+					m := newMessage("load@example.net", to[0], fmt.Sprintf("round %d client %d msg %d", round, w, i), 500+rand.IntN(150_000))
+					cs.record(m.ID, rcptOwners, false)
+					var stls *tls.Config
+					if i%2 == 0 {
+						stls = tc
+					}
+					if err := sendMX(c.addrs["smtp"], stls, "load@example.net", to, m.Raw); err == nil {
+						cs.record(m.ID, rcptOwners, true)
+					} else if smtpCode(err) != 0 && !stop.Load() {
+						cs.errs.add("round %d: SMTP refused a message while running: %v", round, err)
+					} else if smtpCode(err) == 0 {
+						time.Sleep(10 * time.Millisecond) // the server is gone
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(150+rand.IntN(600)) * time.Millisecond)
+		c.kill()
+		stop.Store(true)
+		wg.Wait()
+		t.Logf("round %d: killed pid %d; %d messages acknowledged so far", round, c.cmd.Process.Pid, cs.acked())
+	}
+	cs.errs.report(t)
+	for _, u := range []string{"alice@example.com", "bob@example.com", "dave@example.com"} {
+		local, domain := splitAddr(u)
+		fc, err := checkFolder(filepath.Join(dataDir, "mail", domain, local))
+		if err != nil {
+			t.Errorf("store check: %v", err)
+			continue
+		}
+		if fc.UIDValidity != cs.uidv[u] {
+			t.Errorf("%s: dovecot-uidlist UIDVALIDITY %d, IMAP said %d", u, fc.UIDValidity, cs.uidv[u])
+		}
+		for _, m := range fc.Messages {
+			if cs.uids[u][m.ID] != m.UID {
+				t.Errorf("%s: %s has UID %d on disk, %d over IMAP", u, m.ID, m.UID, cs.uids[u][m.ID])
+			}
+		}
+		if len(fc.Messages) != len(cs.uids[u]) {
+			t.Errorf("%s: %d messages on disk, %d over IMAP", u, len(fc.Messages), len(cs.uids[u]))
+		}
+	}
+}
+
+type sentMessage struct {
+	owners []string
+	acked  bool
+}
+
+type crashState struct {
+	t       *testing.T
+	dataDir string
+	mu      sync.Mutex
+	sent    map[string]*sentMessage
+	uidv    map[string]uint32            // user → INBOX UIDVALIDITY
+	uids    map[string]map[string]uint32 // user → Message-ID → UID
+	errs    errList
+}
+
+func (cs *crashState) record(id string, owners []string, acked bool) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.sent[id] = &sentMessage{owners: owners, acked: acked}
+}
+
+func (cs *crashState) acked() int {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	n := 0
+	for _, m := range cs.sent {
+		if m.acked {
+			n++
+		}
+	}
+	return n
+}
+
+// verify reads every INBOX over IMAP and POP3 after a (re)start.
+func (cs *crashState) verify(c *child, tc *tls.Config, round int) {
+	t := cs.t
+	t.Helper()
+	for _, u := range []string{"alice@example.com", "bob@example.com", "dave@example.com"} {
+		ic, err := dialIMAPS(c.addrs["imaps"], tc, u, users[u], nil)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		uidv, msgs, err := fetchAll(ic, "INBOX", true)
+		ic.Logout().Wait()
+		ic.Close()
+		if err != nil {
+			t.Fatalf("round %d: %s: %v", round, u, err)
+		}
+		if old, ok := cs.uidv[u]; ok && old != uidv {
+			t.Errorf("round %d: %s UIDVALIDITY changed from %d to %d", round, u, old, uidv)
+		}
+		cs.uidv[u] = uidv
+		count := map[string]int{}
+		now := map[string]uint32{}
+		for _, m := range msgs {
+			id, err := checkMessage(m.Body)
+			if err != nil {
+				t.Errorf("round %d: %s: IMAP shows a damaged message (UID %d): %v", round, u, m.UID, err)
+				continue
+			}
+			count[id]++
+			now[id] = uint32(m.UID)
+			if old, ok := cs.uids[u][id]; ok && old != uint32(m.UID) {
+				t.Errorf("round %d: %s: %s changed UID from %d to %d", round, u, id, old, m.UID)
+			}
+		}
+		cs.mu.Lock()
+		for id, n := range count {
+			s := cs.sent[id]
+			switch {
+			case s == nil || !contains(s.owners, u):
+				t.Errorf("round %d: %s holds %s, never sent to them", round, u, id)
+			case n > 1:
+				t.Errorf("round %d: %s holds %s %d times", round, u, id, n)
+			}
+		}
+		for id, s := range cs.sent {
+			if s.acked && contains(s.owners, u) && count[id] == 0 {
+				t.Errorf("round %d: %s: acknowledged message %s is lost", round, u, id)
+			}
+		}
+		cs.mu.Unlock()
+		cs.uids[u] = now
+
+		// POP3 sees the same messages, whole, under the same UIDs.
+		p, err := dialPOP3S(c.addrs["pop3s"], tc, u, users[u])
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		list, err := p.uidl()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != len(msgs) {
+			t.Errorf("round %d: %s: POP3 lists %d messages, IMAP %d", round, u, len(list), len(msgs))
+		}
+		for n, uidl := range list {
+			raw, err := p.retr(n)
+			if err != nil {
+				t.Fatalf("round %d: %s RETR %d: %v", round, u, n, err)
+			}
+			id, err := checkMessage(raw)
+			if err != nil {
+				t.Errorf("round %d: %s: POP3 shows a damaged message: %v", round, u, err)
+				continue
+			}
+			if want := fmt.Sprintf("%08x%08x", now[id], uidv); uidl != want {
+				t.Errorf("round %d: %s: %s has UIDL %s over POP3, IMAP UID says %s", round, u, id, uidl, want)
+			}
+		}
+		p.quit()
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func splitAddr(a string) (local, domain string) {
+	for i := len(a) - 1; i >= 0; i-- {
+		if a[i] == '@' {
+			return a[:i], a[i+1:]
+		}
+	}
+	return a, ""
+}
