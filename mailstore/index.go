@@ -137,6 +137,9 @@ func (ix *index) readUIDListHeader() error {
 	ul, st, err := ix.readUIDList()
 	if err == nil {
 		ix.uidValidity, ix.guid, ix.hdrExtra = ul.uidValidity, ul.guid, ul.hdrExtra
+		if ix.guid == "" {
+			ix.guid = newGUID() // version 1 lists have none
+		}
 		_ = st // the first sync reads the records
 		return nil
 	}

@@ -162,7 +162,10 @@ func (r uidRec) extField(c byte) (string, bool) {
 func (l *uidList) marshal() []byte {
 	var b bytes.Buffer
 	b.Grow(64 + len(l.recs)*64)
-	fmt.Fprintf(&b, "3 V%d N%d G%s", l.uidValidity, l.nextUID, l.guid)
+	fmt.Fprintf(&b, "3 V%d N%d", l.uidValidity, l.nextUID)
+	if l.guid != "" {
+		b.WriteString(" G" + l.guid)
+	}
 	if l.hdrExtra != "" {
 		b.WriteByte(' ')
 		b.WriteString(l.hdrExtra)
