@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailsuite/mailsuite/internal/authlimit"
 )
 
 // loopbackPipe is one end of a net.Pipe that claims a loopback address, so
@@ -35,6 +37,8 @@ func FuzzSession(f *testing.F) {
 	var panics []error
 	env := startServer(f, func(o *Options) {
 		o.AllowInsecureAuth = true
+		// No throttling delays: the fuzzer fails logins on purpose.
+		o.Limiter = authlimit.New(authlimit.Options{FreeFailures: 1 << 30, LockoutFailures: 1 << 30})
 		o.MaxBadCommands = 1000
 		o.MaxAuthFailures = 1000
 		o.Hooks.OnError = func(id string, err error) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -133,7 +134,7 @@ poll localhost with proto POP3 service %s uidl
   user "%s" there with password "%s" is "%s" here
   options %s sslcertck sslcertfile "%s"
   mda "cat >> %s"
-`, port, alice, alicePass, os.Getenv("USER"), mode, ca, mbox)
+`, port, alice, alicePass, localUser(t), mode, ca, mbox)
 		if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -180,4 +181,12 @@ func runToolStatus(t *testing.T, env []string, name string, args ...string) stri
 		t.Fatalf("%s: %v\n%s", name, err, out)
 	}
 	return string(out)
+}
+
+func localUser(t *testing.T) string {
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Username
 }
