@@ -15,6 +15,8 @@ import (
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-smtp"
+
+	"github.com/mailsuite/mailsuite/mailstore"
 )
 
 // Data receives a message (DATA, or BDAT on its own goroutine) and
@@ -47,88 +49,115 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // maxPooled keeps one large message from pinning its buffer forever.
 const maxPooled = 1 << 20
 
-func (s *session) data(r io.Reader, tx envelope, id string) error {
+// data reads the message and delivers it. Mail for local users only
+// streams into the store as it arrives (in memory: one read buffer and the
+// header); a whole copy is kept in memory only when OnMessage or the relay
+// needs the message after it has been read.
+func (s *session) data(r io.Reader, tx envelope, id string) (err error) {
 	o := &s.srv.opts
-	buf := bufPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	pooled := o.Hooks.OnMessage == nil // a hook may keep Raw past its call
-	defer func() {
-		if pooled && buf.Cap() <= maxPooled {
-			bufPool.Put(buf)
+	var sinks []io.Writer
+	var trace string
+	if len(tx.local) > 0 || len(tx.remote) > 0 {
+		trace = received(s.trace(id, tx.rcpts))
+	}
+	var d *mailstore.Delivery
+	if len(tx.local) > 0 {
+		if d, err = o.Store.BeginDelivery(); err != nil {
+			return fmt.Errorf("begin delivery of %s: %w", id, err)
 		}
-	}()
-	g := &lineGuard{r: r, conn: s.conn.Conn(), timeout: o.DataTimeout}
-	if _, err := buf.ReadFrom(g); err != nil {
-		err = dataReadError(err)
-		if err == errDataTimeout {
-			// The rest of the message may still arrive, and go-smtp would
-			// read it as commands: stop reading; the reply still goes out
-			// and go-smtp then sees EOF and closes.
-			s.tc.closeRead()
+		defer func() {
+			if err != nil {
+				d.Abort()
+			}
+		}()
+		// Return-Path is added at final delivery (RFC 5321 §4.4).
+		if _, err := io.WriteString(d, "Return-Path: <"+tx.from+">\r\n"+trace); err != nil {
+			return fmt.Errorf("write %s: %w", id, err)
 		}
+		sinks = append(sinks, d)
+	}
+	var buf *bytes.Buffer
+	if o.Hooks.OnMessage != nil || len(tx.remote) > 0 {
+		buf = bufPool.Get().(*bytes.Buffer)
+		buf.Reset()
+		pooled := o.Hooks.OnMessage == nil // a hook may keep Raw past its call
+		defer func() {
+			if pooled && buf.Cap() <= maxPooled {
+				bufPool.Put(buf)
+			}
+		}()
+		sinks = append(sinks, buf)
+	}
+	var hdr *headerCapture
+	if o.Role == RoleSubmission {
+		hdr = &headerCapture{}
+		sinks = append(sinks, hdr)
+	}
+	if err := s.copyData(r, sinks, id); err != nil {
 		return err
 	}
-	raw := buf.Bytes()
 
-	if o.Role == RoleSubmission {
-		if err := checkFromHeader(raw, func(addr string) bool {
+	if hdr != nil {
+		if err := checkFromHeader(hdr.b, func(addr string) bool {
 			return o.Directory.CanSendAs(s.user(), addr)
 		}); err != nil {
 			return err
 		}
 	}
 	if h := o.Hooks.OnMessage; h != nil {
-		m := &Message{Session: s.snapshot(), ID: id, From: tx.from, To: tx.rcpts, Raw: raw}
+		m := &Message{Session: s.snapshot(), ID: id, From: tx.from, To: tx.rcpts, Raw: buf.Bytes()}
 		if err := h(m); err != nil {
 			return err
 		}
 	}
-	if len(tx.local) == 0 && len(tx.remote) == 0 {
-		return nil // standalone: OnMessage was the destination
-	}
-	trace := received(s.trace(id, tx.rcpts))
-
 	// Local first, relay second: see "Delivery" in the package doc.
-	if len(tx.local) > 0 {
-		if err := s.deliverLocal(tx, id, trace, raw); err != nil {
-			return err
+	if d != nil {
+		if err := d.Commit(s.srv.ctx, tx.local); err != nil {
+			return fmt.Errorf("deliver %s to %v: %w", id, tx.local, err)
 		}
 	}
 	if len(tx.remote) > 0 {
-		qid, err := o.Relay.Enqueue(s.srv.ctx, tx.from, tx.remote, io.MultiReader(strings.NewReader(trace), bytes.NewReader(raw)))
+		qid, err := o.Relay.Enqueue(s.srv.ctx, tx.from, tx.remote, io.MultiReader(strings.NewReader(trace), bytes.NewReader(buf.Bytes())))
 		if err != nil {
-			if len(tx.local) > 0 {
-				s.srv.log.Warn("local copies delivered but relay refused; a retry will duplicate them", "id", id, "local", tx.local)
+			if d != nil {
+				s.srv.log.Warn("local copies delivered but the relay refused the message; a retry duplicates them", "id", id, "local", tx.local)
 			}
 			return fmt.Errorf("relay enqueue of %s: %w", id, err)
 		}
 		s.srv.log.Info("message queued for relay", "id", id, "queue_id", qid, "from", tx.from, "to", tx.remote)
 	}
 	s.srv.log.Info("message accepted", "session", s.info.ID, "id", id, "from", tx.from,
-		"local", tx.local, "remote", len(tx.remote), "size", len(raw))
+		"local", tx.local, "remote", len(tx.remote))
 	return nil
 }
 
-// deliverLocal writes the message once and commits it to every local user
-// at once (mailstore links one fsynced file into each INBOX).
-func (s *session) deliverLocal(tx envelope, id, trace string, raw []byte) error {
-	d, err := s.srv.opts.Store.BeginDelivery()
-	if err != nil {
-		return fmt.Errorf("begin delivery of %s: %w", id, err)
+// copyData reads the message through the line guard into every sink.
+// Read errors are the client's (answered by dataReadError); write errors
+// are ours.
+func (s *session) copyData(r io.Reader, sinks []io.Writer, id string) error {
+	g := &lineGuard{r: r, conn: s.conn.Conn(), timeout: s.srv.opts.DataTimeout}
+	chunk := make([]byte, 32<<10)
+	for {
+		n, rerr := g.Read(chunk)
+		for _, w := range sinks {
+			if _, err := w.Write(chunk[:n]); err != nil {
+				return fmt.Errorf("write %s: %w", id, err)
+			}
+		}
+		switch {
+		case rerr == io.EOF:
+			return nil
+		case rerr != nil:
+			err := dataReadError(rerr)
+			if err == errDataTimeout {
+				// The rest of the message may still arrive, and go-smtp
+				// would read it as commands: stop reading. The reply still
+				// goes out; go-smtp then sees EOF and closes.
+				s.tc.closeRead()
+			}
+			return err
+		}
 	}
-	// Return-Path is added at final delivery (RFC 5321 §4.4).
-	hdr := "Return-Path: <" + tx.from + ">\r\n" + trace
-	if _, err := io.WriteString(d, hdr); err == nil {
-		_, err = d.Write(raw)
-	}
-	if err == nil {
-		err = d.Commit(s.srv.ctx, tx.local)
-	}
-	if err != nil {
-		d.Abort()
-		return fmt.Errorf("deliver %s to %v: %w", id, tx.local, err)
-	}
-	return nil
 }
 
 // dataReadError maps a failure to read message data to a reply.
@@ -170,17 +199,54 @@ func (g *lineGuard) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// checkFromHeader checks that the message has exactly one From: field and
-// that may accepts every address in it (RFC 5322 §3.6.2).
+// headerCapture keeps the header section of what is written to it, for the
+// From: check; a header that has not ended within maxHeaderBytes is
+// dropped, which fails the check.
+type headerCapture struct {
+	b    []byte
+	done bool
+}
+
+const maxHeaderBytes = 1 << 20
+
+func (h *headerCapture) Write(p []byte) (int, error) {
+	if !h.done {
+		h.b = append(h.b, p...)
+		if end := headerEnd(h.b); end >= 0 {
+			h.b, h.done = h.b[:end], true
+		} else if len(h.b) > maxHeaderBytes {
+			h.b, h.done = nil, true
+		}
+	}
+	return len(p), nil
+}
+
+// headerEnd returns the length of raw's header section including the blank
+// line that ends it (RFC 5322 §2.1), or -1 if raw holds no blank line.
+func headerEnd(raw []byte) int {
+	if bytes.HasPrefix(raw, []byte("\r\n")) {
+		return 2
+	}
+	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
+		return i + 4
+	}
+	return -1
+}
+
+// checkFromHeader checks that the message header has exactly one From:
+// field and that may accepts every address in it (RFC 5322 §3.6.2).
 func checkFromHeader(raw []byte, may func(addr string) bool) error {
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(headerSection(raw))))
+	if end := headerEnd(raw); end >= 0 {
+		raw = raw[:end]
+	}
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
 	if err != nil {
 		return errBadFrom
 	}
-	mh := mail.Header{Header: message.Header{Header: h}}
 	if len(h.Values("From")) != 1 {
 		return errBadFrom
 	}
+	mh := mail.Header{Header: message.Header{Header: h}}
 	addrs, err := mh.AddressList("From")
 	if err != nil || len(addrs) == 0 {
 		return errBadFrom
@@ -191,16 +257,4 @@ func checkFromHeader(raw []byte, may func(addr string) bool) error {
 		}
 	}
 	return nil
-}
-
-// headerSection returns raw up to and including the blank line that ends
-// the header (or all of raw if there is none).
-func headerSection(raw []byte) []byte {
-	if bytes.HasPrefix(raw, []byte("\r\n")) {
-		return raw[:2]
-	}
-	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
-		return raw[:i+4]
-	}
-	return raw
 }

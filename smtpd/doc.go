@@ -18,17 +18,20 @@
 //
 // # Delivery
 //
-// A message is read into memory (at most MaxMessageBytes), checked, and then
-// written once through mailstore.Delivery and committed to every local user
-// at once (hard links, all or nothing). The final 250 is sent only after the
-// commit returned nil and, for remote recipients, Relay.Enqueue returned nil.
+// Mail for local users streams into one mailstore.Delivery as it arrives
+// and is committed to every local user at once (one fsynced file, hard
+// links, all or nothing). A whole copy is held in memory (at most
+// MaxMessageBytes) only when Hooks.OnMessage is set or there are remote
+// recipients, since those need the message after it has been read. The
+// final 250 is sent only after the commit returned nil and, for remote
+// recipients, Relay.Enqueue returned nil.
+//
 // With both local and remote recipients, the local commit happens first and
-// the relay enqueue second: the local commit is the step that can still fail
-// for per-user reasons (quota), and a failure after it costs at most a
-// duplicate inside our own mailboxes on the client's retry, whereas a failure
-// after an enqueue would send a duplicate to the outside world, which cannot
-// be recalled. Any failure is answered 451 4.3.0 with the message ID that the
-// log line carries.
+// the relay enqueue second. If the enqueue then fails, the client is told
+// 451 and retries, which duplicates the message in our own mailboxes only;
+// the other order would, after a failed commit, send a duplicate to the
+// outside world, which cannot be recalled. Any failure of ours is answered
+// 451 4.3.0 with the message ID that the one log line about it carries.
 //
 // Remote recipients with no Relay configured are refused at RCPT with 550
 // 5.7.1 (permanent: it is a configuration state, and a temporary code would

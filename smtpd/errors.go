@@ -42,8 +42,10 @@ var (
 func reply(err error, id string) (r *smtp.SMTPError, known bool) {
 	var se *smtp.SMTPError
 	switch {
-	case errors.As(err, &se):
+	case errors.As(err, &se) && se.Code >= 400 && se.Code <= 599:
 		return &smtp.SMTPError{Code: se.Code, EnhancedCode: se.EnhancedCode, Message: se.Message}, true
+	case se != nil: // a hook's "error" with a success code must not pass as success
+		return errRejected, true
 	case errors.Is(err, ErrRejected):
 		return errRejected, true
 	case errors.Is(err, accounts.ErrNoSuchUser):

@@ -370,6 +370,28 @@ func cram(user, pass, want string) step {
 	}}
 }
 
+// lastID returns the "(id X)" or "queued as X" of the last reply.
+func (c *client) lastID(t testing.TB) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?:id |queued as )(\w+)`).FindStringSubmatch(c.last)
+	if m == nil {
+		t.Fatalf("no ID in reply %q", c.last)
+	}
+	return m[1]
+}
+
+// syncWriter serialises writes from the server's goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
+}
+
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 func plainIR(user, pass string) string { return b64("\x00" + user + "\x00" + pass) }

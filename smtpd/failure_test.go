@@ -1,0 +1,64 @@
+package smtpd
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/mailsuite/mailsuite/mailstore"
+)
+
+// brokenFS fails every file creation, as a full or read-only disk would.
+type brokenFS struct{}
+
+func (brokenFS) Create(path string) (mailstore.File, error) {
+	return nil, &os.PathError{Op: "open", Path: path, Err: errors.New("no space left on device")}
+}
+
+func TestStoreFailureIsTemporary(t *testing.T) {
+	var logged strings.Builder
+	env := startServer(t, func(o *Options) {
+		st, err := mailstore.Open(mailstore.Options{Root: t.TempDir(), Hostname: "mx.test", FS: brokenFS{}, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		o.Store = st
+		o.Logger = slog.New(slog.NewTextHandler(&syncWriter{w: &logged}, nil))
+	})
+	c := transcript(t, env.addr, false,
+		s("EHLO client.test", `^250-`),
+		s("MAIL FROM:<a@remote.test>", `^250 `),
+		s("RCPT TO:<alice@example.com>", `^250 `),
+		s("RCPT TO:<bob@example.com>", `^250 `),
+		s("DATA", `^354 `),
+		s(msg("a@remote.test", "alice@example.com", "x", "y"), `^451 4\.3\.0 Temporary failure, please try again later \(id \w+\)$`),
+	)
+	id := c.lastID(t)
+	if strings.Contains(c.last, "space") {
+		t.Errorf("internal error reached the client: %q", c.last)
+	}
+	if out := logged.String(); !strings.Contains(out, "id="+id) || !strings.Contains(out, "no space left") {
+		t.Errorf("log does not name id %s and the cause:\n%s", id, out)
+	}
+}
+
+func TestRelayFailureAfterLocalCommit(t *testing.T) {
+	env := startServer(t, submission(t))
+	env.relay.fail = errors.New("queue full")
+	transcript(t, env.addr, false, append(tlsAuth("alice@example.com", "alicepw"),
+		s("MAIL FROM:<alice@example.com>", `^250 `),
+		s("RCPT TO:<bob@example.com>", `^250 `),
+		s("RCPT TO:<friend@remote.test>", `^250 `),
+		s("DATA", `^354 `),
+		s(msg("alice@example.com", "bob@example.com", "x", "y"), `^451 4\.3\.0`),
+	)...)
+	// The documented order: local copies are committed before the relay
+	// is asked, so a relay failure leaves them (a retry may duplicate them
+	// locally, never remotely).
+	if n := len(env.inbox(t, "bob@example.com")); n != 1 {
+		t.Errorf("bob has %d messages, want 1", n)
+	}
+}
