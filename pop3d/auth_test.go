@@ -16,42 +16,34 @@ import (
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
+// baseCaps are listed in every state (RFC 2449 §6).
+const baseCaps = "TOP|UIDL|RESP-CODES|AUTH-RESP-CODE|PIPELINING|EXPIRE NEVER"
+
+// wantCapa sends CAPA and checks the list, joined with "|".
+func (c *client) wantCapa(want string) {
+	c.t.Helper()
+	c.send("CAPA")
+	c.expect("+OK capability list follows")
+	if got := strings.Join(c.multi(), "|"); got != want {
+		c.t.Errorf("CAPA %q, want %q", got, want)
+	}
+}
+
 // TestCapa: what CAPA lists depends on TLS and state (RFC 2449 §5, RFC 2595).
 func TestCapa(t *testing.T) {
 	env := startServer(t)
 	c := env.dial()
 	c.expect("+OK pop.example.org")
-	c.send("CAPA")
-	c.expect("+OK")
-	plain := strings.Join(c.multi(), "|")
-	wantPlain := "TOP|UIDL|RESP-CODES|AUTH-RESP-CODE|PIPELINING|EXPIRE NEVER|SASL CRAM-MD5|STLS|IMPLEMENTATION mailsuite"
-	if plain != wantPlain {
-		t.Errorf("plaintext CAPA %q, want %q", plain, wantPlain)
-	}
+	c.wantCapa(baseCaps + "|SASL CRAM-MD5|STLS|IMPLEMENTATION mailsuite")
 	c.stls(env.clientTLS)
-	c.send("CAPA")
-	c.expect("+OK")
-	secure := strings.Join(c.multi(), "|")
-	wantSecure := "TOP|UIDL|RESP-CODES|AUTH-RESP-CODE|PIPELINING|EXPIRE NEVER|USER|SASL PLAIN LOGIN CRAM-MD5|IMPLEMENTATION mailsuite"
-	if secure != wantSecure {
-		t.Errorf("TLS CAPA %q, want %q", secure, wantSecure)
-	}
+	c.wantCapa(baseCaps + "|USER|SASL PLAIN LOGIN CRAM-MD5|IMPLEMENTATION mailsuite")
 	c.run(`
 C: USER alice@example.org
 C: PASS correct horse
 S: +OK
 S: +OK
-C: CAPA
-S: +OK
-S= TOP
-S= UIDL
-S= RESP-CODES
-S= AUTH-RESP-CODE
-S= PIPELINING
-S= EXPIRE NEVER
-S= IMPLEMENTATION mailsuite
-S= .
 `)
+	c.wantCapa(baseCaps + "|IMPLEMENTATION mailsuite")
 }
 
 // TestPlaintextAuthRefused: no plaintext passwords without TLS (RFC 2595
@@ -154,20 +146,9 @@ func TestImplicitTLS(t *testing.T) {
 	}
 	defer nc.Close()
 	c := &client{t: t, nc: nc, r: newReader(nc)}
+	c.expect("+OK pop.example.org POP3 server ready")
+	c.wantCapa(baseCaps + "|USER|SASL PLAIN LOGIN CRAM-MD5|IMPLEMENTATION mailsuite")
 	c.run(`
-S: +OK pop.example.org POP3 server ready
-C: CAPA
-S: +OK
-S= TOP
-S= UIDL
-S= RESP-CODES
-S= AUTH-RESP-CODE
-S= PIPELINING
-S= EXPIRE NEVER
-S= USER
-S= SASL PLAIN LOGIN CRAM-MD5
-S= IMPLEMENTATION mailsuite
-S= .
 C: STLS
 S= -ERR STLS not available
 C: AUTH PLAIN ` + b64("\x00bob@example.org\x00hunter2") + `

@@ -1,0 +1,122 @@
+package pop3d
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mailsuite/mailsuite/mailstore"
+)
+
+// failingStat is the real maildrop session with an error injected into
+// Stat, to check how unknown errors reach the client and the log.
+type failingStat struct {
+	*maildrop
+	err error
+}
+
+func (f failingStat) Stat() (int, int64, error) { return 0, 0, f.err }
+
+// TestInternalErrors: an unknown error becomes "-ERR [SYS/TEMP] internal
+// error (id X)", permission problems [SYS/PERM]; the cause is logged once
+// with the same ID and reported to OnError; nothing internal reaches the
+// client.
+func TestInternalErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code string
+	}{
+		{fmt.Errorf("reading index: %w", errors.New("disk on fire")), "SYS/TEMP"},
+		{fmt.Errorf("open: %w", fs.ErrPermission), "SYS/PERM"},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			var logBuf syncBuffer
+			var hookErrs []error
+			var mu sync.Mutex
+			env := withMessages(t, func(o *Options) {
+				o.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
+				o.Hooks.OnError = func(id string, err error) { mu.Lock(); hookErrs = append(hookErrs, err); mu.Unlock() }
+				inner := *o
+				o.NewSession = func(c ConnInfo) (Session, error) {
+					return failingStat{newMaildropSession(inner.withDefaults(), c), tc.err}, nil
+				}
+			})
+			c := env.login2(alice, alicePass)
+			l := c.expect("-ERR [" + tc.code + "] internal error (id ")
+			if strings.Contains(l, "fire") || strings.Contains(l, "permission") {
+				t.Fatalf("internal detail leaked: %q", l)
+			}
+			id := regexp.MustCompile(`id ([0-9a-f]+-\d+)\)`).FindStringSubmatch(l)[1]
+			c.run(`
+C: STAT
+S: -ERR [` + tc.code + `] internal error (id `)
+			logs := logBuf.String()
+			if n := strings.Count(logs, "id="+id+" "); n != 1 {
+				t.Fatalf("error %s logged %d times:\n%s", id, n, logs)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(hookErrs) != 2 || !errors.Is(hookErrs[0], tc.err) {
+				t.Fatalf("OnError got %v", hookErrs)
+			}
+		})
+	}
+}
+
+// login2 logs in up to the reply to PASS, which it leaves unread.
+func (env *testEnv) login2(user, pass string) *client {
+	c := env.dial()
+	c.expect("+OK")
+	c.stls(env.clientTLS)
+	c.send("USER "+user, "PASS "+pass)
+	c.expect("+OK")
+	return c
+}
+
+// TestExpungedElsewhere: a message an IMAP client expunges during the POP3
+// session is gone for RETR ("-ERR no such message"), and QUIT still
+// succeeds for the rest.
+func TestExpungedElsewhere(t *testing.T) {
+	env := withMessages(t)
+	c := env.login(alice, alicePass)
+	f, msgs := env.inbox(alice)
+	if _, err := f.Expunge([]mailstore.UID{msgs[1].UID}); err != nil {
+		t.Fatal(err)
+	}
+	c.run(`
+C: RETR 2
+S: -ERR no such message
+C: DELE 1
+C: DELE 2
+C: QUIT
+S: +OK
+S: +OK
+S: +OK pop.example.org POP3 server signing off (2 messages deleted)
+`)
+	if _, left := env.inbox(alice); len(left) != 1 || left[0].UID != msgs[2].UID {
+		t.Fatalf("left: %+v", left)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
