@@ -63,6 +63,13 @@ func fetchAll(c *imapclient.Client, mailbox string, withBody bool) (uint32, []im
 		}
 		out = append(out, m)
 	}
+	// RFC 3501 §2.3.1.1: UIDs strictly ascend with sequence numbers.
+	sort.Slice(bufs, func(i, j int) bool { return bufs[i].SeqNum < bufs[j].SeqNum })
+	for i := 1; i < len(bufs); i++ {
+		if bufs[i].UID <= bufs[i-1].UID {
+			return 0, nil, fmt.Errorf("%s: UID %d at seq %d after UID %d at seq %d", mailbox, bufs[i].UID, bufs[i].SeqNum, bufs[i-1].UID, bufs[i-1].SeqNum)
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].UID < out[j].UID })
 	return sel.UIDValidity, out, nil
 }

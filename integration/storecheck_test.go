@@ -15,9 +15,11 @@ import (
 // see it, written from the formats (not from mailstore's code), so a bug
 // shared by writer and reader cannot hide:
 //   - dovecot-uidlist v3: "3 V<uidvalidity> N<nextuid> ..." then
-//     "<uid> [ext] :<base name>", UIDs strictly increasing and < nextuid;
+//     "<uid> [ext] :<base name>", UIDs strictly increasing;
 //   - every file in cur/ and new/ is listed exactly once (run after a
-//     client synced the folder), and every listed name has a file;
+//     client synced the folder); a listed name without a file is an
+//     expunged message whose line waits for the next rewrite, as in
+//     Dovecot, and is only counted;
 //   - flags after ":2," are sorted maildir letters;
 //   - ",S=<size>" in a name equals the file's size;
 //   - every message is whole (checkMessage).
@@ -32,6 +34,7 @@ type storedMessage struct {
 type folderCheck struct {
 	UIDValidity uint32
 	NextUID     uint32
+	Stale       int             // lines of expunged messages
 	Messages    []storedMessage // in UID order
 }
 
@@ -85,9 +88,9 @@ func checkFolder(dir string) (*folderCheck, error) {
 		if err != nil || uint32(uid) <= last {
 			return nil, fmt.Errorf("%s: uidlist UID %q not increasing after %d", dir, head, last)
 		}
-		if fc.NextUID != 0 && uint32(uid) >= fc.NextUID {
-			return nil, fmt.Errorf("%s: UID %d ≥ next UID %d", dir, uid, fc.NextUID)
-		}
+		// Lines appended since the last rewrite may pass the header's N;
+		// readers then take the last UID + 1 (as Dovecot does).
+		fc.NextUID = max(fc.NextUID, uint32(uid)+1)
 		if _, dup := listed[key]; dup {
 			return nil, fmt.Errorf("%s: %s listed twice", dir, key)
 		}
@@ -133,9 +136,9 @@ func checkFolder(dir string) (*folderCheck, error) {
 		}
 		fc.Messages = append(fc.Messages, storedMessage{UID: uid, Key: key, ID: id, Path: path})
 	}
-	for key, uid := range listed {
+	for key := range listed {
 		if _, ok := found[key]; !ok {
-			return nil, fmt.Errorf("%s: UID %d (%s) has no file", dir, uid, key)
+			fc.Stale++ // expunged; Dovecot too drops such lines only on a rewrite
 		}
 	}
 	sortByUID(fc.Messages)
