@@ -18,7 +18,7 @@ func (brokenFS) Create(path string) (mailstore.File, error) {
 }
 
 func TestStoreFailureIsTemporary(t *testing.T) {
-	var logged strings.Builder
+	logged := &logBuffer{}
 	env := startServer(t, func(o *Options) {
 		st, err := mailstore.Open(mailstore.Options{Root: t.TempDir(), Hostname: "mx.test", FS: brokenFS{}, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
@@ -26,7 +26,7 @@ func TestStoreFailureIsTemporary(t *testing.T) {
 		}
 		t.Cleanup(func() { st.Close() })
 		o.Store = st
-		o.Logger = slog.New(slog.NewTextHandler(&syncWriter{w: &logged}, nil))
+		o.Logger = slog.New(slog.NewTextHandler(logged, nil))
 	})
 	c := transcript(t, env.addr, false,
 		s("EHLO client.test", `^250-`),

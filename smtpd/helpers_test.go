@@ -380,16 +380,22 @@ func (c *client) lastID(t testing.TB) string {
 	return m[1]
 }
 
-// syncWriter serialises writes from the server's goroutines.
-type syncWriter struct {
+// logBuffer collects a server's log lines written from its goroutines.
+type logBuffer struct {
 	mu sync.Mutex
-	w  io.Writer
+	b  strings.Builder
 }
 
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(p)
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/mailsuite/mailsuite/accounts"
@@ -155,6 +156,10 @@ func (o Options) withDefaults() (Options, error) {
 		o.TLSConfig = o.TLSConfig.Clone()
 	}
 	switch {
+	case strings.ContainsFunc(o.Hostname, unsafeRune) || strings.ContainsRune(o.Hostname, ' '):
+		return o, fmt.Errorf("smtpd: Hostname %q has spaces or control characters", o.Hostname)
+	case strings.ContainsFunc(o.Banner, unsafeRune):
+		return o, fmt.Errorf("smtpd: Banner %q has control characters", o.Banner)
 	case o.TLSMode < TLSNone || o.TLSMode > TLSImplicit:
 		return o, fmt.Errorf("smtpd: unknown TLSMode %d", o.TLSMode)
 	case o.TLSMode != TLSNone && o.TLSConfig == nil:
@@ -170,6 +175,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	return o, nil
 }
+
+// unsafeRune: control characters could end or split a reply line.
+func unsafeRune(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // setDefault replaces zero with def and negative ("unlimited") with zero,
 // which is what go-smtp and netlimit take as unlimited.
