@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -96,4 +98,43 @@ func TestCrashResume(t *testing.T) {
 		}
 	}
 	t.Logf("%d of 12 delivered before SIGKILL", len(before))
+}
+
+func TestShutdownCutsOffAndResumes(t *testing.T) {
+	d := startDNS(t)
+	gate := make(chan struct{})
+	s := startSink(t, "127.0.0.1", 0, nil, func(s *sink) { s.gate, s.after = gate, 0 })
+	d.add(t, "remote.test. 60 IN MX 10 mx1.remote.test.", "mx1.remote.test. 60 IN A 127.0.0.1")
+	o := testOptions(t.TempDir(), d, s.port())
+	q, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(); err != nil {
+		t.Fatal(err)
+	}
+	id := enqueue(t, q, "alice@local.test", []string{"bob@remote.test"}, testMessage("alice@local.test", "m1@test"))
+	waitFor(t, "delivery in flight", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.blocked == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := q.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown = %v, want DeadlineExceeded", err)
+	}
+	if err := q.Start(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Start after Shutdown = %v", err)
+	}
+	// The cut-off attempt counts for nothing: the recipient is untouched.
+	e, err := q.spool.readEnvelope(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := e.Recipients[0]; e.Attempts != 0 || r.State != StatePending || r.Status != "" {
+		t.Errorf("after cut-off: attempts %d, %+v", e.Attempts, r)
+	}
+	s.mu.Lock()
+	close(gate)
+	s.gate = nil
+	s.mu.Unlock()
+	startQueue(t, o)
+	waitFor(t, "delivery after restart", func() bool { return len(s.messages()) == 1 })
 }

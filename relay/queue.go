@@ -85,11 +85,14 @@ func (q *Queue) Start() error {
 func (q *Queue) Close() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	return q.Shutdown(ctx)
+	if err := q.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
 }
 
 // Shutdown stops starting deliveries and waits for those in progress until
-// ctx ends, then cuts them off.
+// ctx ends, then cuts them off and returns ctx's error.
 func (q *Queue) Shutdown(ctx context.Context) error {
 	q.mu.Lock()
 	if q.closed {
@@ -106,14 +109,20 @@ func (q *Queue) Shutdown(ctx context.Context) error {
 	<-q.done
 	finished := make(chan struct{})
 	go func() { q.workers.Wait(); close(finished) }()
+	var err error
 	select {
 	case <-finished:
-	case <-ctx.Done():
-		q.cancel()
-		<-finished
+	default:
+		select {
+		case <-finished:
+		case <-ctx.Done():
+			q.cancel()
+			<-finished
+			err = ctx.Err()
+		}
 	}
 	q.cancel()
-	return nil
+	return err
 }
 
 // Enqueue stores a message for delivery and returns its queue ID once both

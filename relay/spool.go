@@ -194,8 +194,9 @@ func (s *spool) moveToFailed(id string) error {
 	return atomicfile.SyncDir(s.dir)
 }
 
-// cleanOrphans removes the leftovers of an Enqueue that crashed before its
-// envelope landed: a lock file nobody holds and a message without envelope.
+// cleanOrphans removes the leftovers of a crash: of an Enqueue before its
+// envelope landed (a lock file nobody holds, a message without envelope)
+// and of atomic writes (temp files).
 func (s *spool) cleanOrphans() error {
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
@@ -206,6 +207,14 @@ func (s *spool) cleanOrphans() error {
 		have[e.Name()] = true
 	}
 	for _, e := range ents {
+		// atomicfile's temp files (".<name>.tmp*") left by a crash; young
+		// ones may belong to an admin command writing right now.
+		if name := e.Name(); strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp") {
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Minute {
+				os.Remove(filepath.Join(s.dir, name))
+			}
+			continue
+		}
 		id, ok := strings.CutSuffix(e.Name(), ".lock")
 		if !ok || have[id+".env"] || !ValidID(id) {
 			continue
