@@ -20,6 +20,9 @@ const maxSASLRounds = 8
 // authorizationCommand runs a command in the AUTHORIZATION state (RFC 1939
 // §4, §7; RFC 2449 CAPA; RFC 2595 STLS; RFC 5034 AUTH).
 func (c *conn) authorizationCommand(cmd command) (quit bool) {
+	// RFC 1939 §7: PASS only immediately after a successful USER.
+	user := c.userArg
+	c.userArg = ""
 	switch cmd.verb {
 	case "CAPA":
 		c.capa()
@@ -41,8 +44,6 @@ func (c *conn) authorizationCommand(cmd command) (quit bool) {
 		c.userArg = cmd.args[0]
 		c.reply("+OK send PASS")
 	case "PASS":
-		user := c.userArg
-		c.userArg = ""
 		if user == "" {
 			return c.badCommand("send USER first")
 		}
@@ -228,6 +229,9 @@ func (c *conn) saslRound(chal []byte) ([]byte, error) {
 		return nil, err
 	}
 	line, err := c.readCommand()
+	if errors.Is(err, errLineTooLong) {
+		return nil, protoErr("", "SASL response too long")
+	}
 	if err != nil {
 		return nil, &connError{err}
 	}

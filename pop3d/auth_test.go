@@ -236,6 +236,15 @@ S: +OK
 S= -ERR [AUTH] authentication failed`)
 			c.expectClosed()
 		},
+		"PASS only right after USER": func(c *client) {
+			c.run(`
+C: USER alice@example.org
+C: CAPA
+S: +OK
+S: ...
+C: PASS correct horse
+S= -ERR send USER first`)
+		},
 		"unknown mechanism": func(c *client) {
 			c.run(`
 C: AUTH GSSAPI

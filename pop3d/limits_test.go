@@ -26,6 +26,10 @@ C: NOOP ` + strings.Repeat("y", 5000) + `
 S= -ERR line too long
 C: AUTH PLAIN ` + b64("\x00alice@example.org\x00"+alicePass+strings.Repeat(" ", 60)) + `
 S= -ERR [AUTH] authentication failed
+C: AUTH PLAIN
+S: +
+C: ` + strings.Repeat("QUFB", 100) + `
+S= -ERR SASL response too long
 C: AUTH PLAIN ` + b64("\x00alice@example.org\x00"+alicePass) + `
 S: +OK maildrop has
 `)

@@ -129,7 +129,7 @@ func (s *Server) Close() error {
 	s.stopAccepting()
 	s.mu.Lock()
 	for c := range s.conns {
-		c.nc.Close()
+		c.raw.Close()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
@@ -188,7 +188,7 @@ func (s *Server) closeUsers(gone []string) {
 		for _, g := range gone {
 			if u != "" && strings.EqualFold(u, g) {
 				s.opts.Logger.Info("pop3: closing session of removed user", "user", u, "session", c.id)
-				c.nc.Close()
+				c.raw.Close()
 			}
 		}
 	}
