@@ -153,3 +153,24 @@ S= +OK
 		t.Fatalf("%d messages after removal, want 3", len(msgs))
 	}
 }
+
+// TestWriteTimeout: a client that stops reading in the middle of a RETR is
+// dropped after WriteTimeout, and its session ends (deleting nothing).
+func TestWriteTimeout(t *testing.T) {
+	closed := make(chan string, 4)
+	env := startServer(t, func(o *Options) {
+		o.WriteTimeout = 200 * time.Millisecond
+		o.Hooks.OnClose = func(id string) { closed <- id }
+	})
+	env.deliver(alice, "Subject: big\r\n\r\n"+strings.Repeat(strings.Repeat("x", 998)+"\r\n", 16<<10))
+	c := env.login(alice, alicePass)
+	c.send("DELE 1", "RSET", "RETR 1") // then read nothing
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("session not dropped while the client did not read")
+	}
+	if _, msgs := env.inbox(alice); len(msgs) != 1 {
+		t.Fatalf("%d messages, want 1", len(msgs))
+	}
+}

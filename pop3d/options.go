@@ -70,8 +70,10 @@ type Options struct {
 	// on loopback connections only (never on other addresses).
 	AllowInsecureAuth bool
 
-	// MarkSeenOnRetr sets \Seen on messages retrieved with RETR (not TOP),
-	// so IMAP clients see them as read. Nil means the default, true.
+	// MarkSeenOnRetr sets \Seen on messages retrieved in full with RETR
+	// (not TOP), so IMAP clients see them as read. Nil means the default,
+	// true. The flags are written in batches and when the session ends,
+	// not one fsync per RETR.
 	MarkSeenOnRetr *bool
 	// Implementation is the CAPA IMPLEMENTATION string (RFC 2449 §6.9);
 	// default "mailsuite". Set to "-" to omit the capability.
