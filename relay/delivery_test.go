@@ -246,3 +246,52 @@ func TestMXOrderShufflesEqualPreferences(t *testing.T) {
 		t.Errorf("equal preferences never shuffled: %v", firsts)
 	}
 }
+
+func TestSmarthostImplicitTLSAndPlain(t *testing.T) {
+	srvTLS, pool := selfSigned(t, "smarthost.test")
+	for _, tc := range []struct {
+		name    string
+		mode    TLSMode
+		tls     *tls.Config
+		wantTLS bool
+	}{
+		{"implicit", TLSImplicit, srvTLS, true},
+		{"none", TLSNone, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := startDNS(t)
+			s := startSink(t, "127.0.0.1", 0, tc.tls, func(s *sink) { s.implicit = tc.tls != nil })
+			o := testOptions(t.TempDir(), d, 1)
+			o.Smarthost = s.addr
+			o.SmarthostTLS = tc.mode
+			o.TLSConfig = &tls.Config{RootCAs: pool}
+			q := startQueue(t, o)
+			enqueue(t, q, "alice@local.test", []string{"bob@remote.test"}, testMessage("alice@local.test", "m1@test"))
+			waitFor(t, "delivery to smarthost", func() bool { return len(s.messages()) == 1 })
+			if got := s.messages()[0].TLS; got != tc.wantTLS {
+				t.Errorf("TLS = %v, want %v", got, tc.wantTLS)
+			}
+		})
+	}
+}
+
+func TestFailedHandshakeFallsBackToClear(t *testing.T) {
+	srvTLS, _ := selfSigned(t, "mx1.remote.test")
+	srvTLS.MinVersion = tls.VersionTLS13
+	d := startDNS(t)
+	s := startSink(t, "127.0.0.1", 0, srvTLS, nil)
+	d.add(t, "remote.test. 60 IN MX 10 mx1.remote.test.", "mx1.remote.test. 60 IN A 127.0.0.1")
+	logs := &logBuf{}
+	o := testOptions(t.TempDir(), d, s.port())
+	o.TLSConfig = &tls.Config{MaxVersion: tls.VersionTLS12} // no common version
+	o.Logger = slogTo(logs)
+	q := startQueue(t, o)
+	enqueue(t, q, "alice@local.test", []string{"bob@remote.test"}, testMessage("alice@local.test", "m1@test"))
+	waitFor(t, "delivery in clear", func() bool { return len(s.messages()) == 1 })
+	if s.messages()[0].TLS {
+		t.Error("delivered over TLS despite no common TLS version")
+	}
+	if l := logs.String(); !strings.Contains(l, "retrying in clear") || !strings.Contains(l, "tls=none") {
+		t.Errorf("log does not record the fallback:\n%s", l)
+	}
+}

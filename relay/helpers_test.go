@@ -147,6 +147,8 @@ type sink struct {
 	users map[string]string     // AUTH PLAIN required if set
 	gate  chan struct{}         // if set, DATA beyond gateAfter blocks on it
 	after int                   // gateAfter
+	// implicit serves TLS from the first byte (with the tls.Config given).
+	implicit bool
 
 	mu      sync.Mutex
 	msgs    []sinkMsg
@@ -166,6 +168,10 @@ func startSink(t *testing.T, ip string, port int, tlsCfg *tls.Config, setup func
 		t.Fatalf("sink listen: %v", err)
 	}
 	s.addr = ln.Addr().String()
+	if s.implicit {
+		ln = tls.NewListener(ln, tlsCfg)
+		tlsCfg = nil
+	}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &sinkSession{s: s, c: c}, nil
 	}))
@@ -274,6 +280,8 @@ func (ss *sinkSession) Data(r io.Reader) error {
 		}
 	}
 	_, isTLS := ss.c.TLSConnectionState()
+	_, implicit := ss.c.Conn().(*tls.Conn)
+	isTLS = isTLS || implicit
 	s.mu.Lock()
 	s.msgs = append(s.msgs, sinkMsg{From: ss.from, To: append([]string(nil), ss.to...), Data: body, TLS: isTLS, User: ss.user})
 	s.mu.Unlock()
