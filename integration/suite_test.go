@@ -109,7 +109,7 @@ func startSuiteIn(t testing.TB, dir, ini string, opts mailsuite.Options) *harnes
 	}
 	h.dataDir = cfg.Server.DataDir
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		opts.Logger = newTestLogger(h.logs)
 	}
 	if opts.ReloadInterval == 0 {
 		opts.ReloadInterval = 100 * time.Millisecond
@@ -174,6 +174,10 @@ func (h *harness) rewriteConfig(content string) {
 func (h *harness) maildir(user string) string {
 	local, domain, _ := strings.Cut(user, "@")
 	return filepath.Join(h.dataDir, "mail", domain, local)
+}
+
+func newTestLogger(w *logBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // logBuffer collects the suite's log for printing when a test fails.

@@ -1,0 +1,282 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailsuite/mailsuite"
+)
+
+// shutdownGrace is [server] shutdown_grace in these tests.
+const shutdownGrace = 2 * time.Second
+
+func shutdownConfig() string {
+	return strings.Replace(configWith(officeAliases, "alice@example.com", "bob@example.com", "dave@example.com"),
+		"shutdown_grace = 5s", "shutdown_grace = "+shutdownGrace.String(), 1)
+}
+
+// SIGTERM to the real binary while clients are in the middle of DATA: each
+// transfer either ends with 250 and is stored, or gets 4xx / a closed
+// connection; never a 250 for a message that is not stored. The process
+// exits cleanly within the grace period.
+func TestGracefulShutdownSIGTERM(t *testing.T) {
+	dir := t.TempDir()
+	ini := filepath.Join(dir, "mail.ini")
+	if err := os.WriteFile(ini, []byte(shutdownConfig()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startChild(t, ini)
+	outcomes := shutdownDuringData(t, c.addrs["smtp"], func() {
+		start := time.Now()
+		if err := c.term(shutdownGrace + 5*time.Second); err != nil {
+			t.Errorf("after SIGTERM: %v", err)
+		}
+		t.Logf("process exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	})
+	c2 := startChild(t, ini)
+	verifyShutdownOutcomes(t, c2.addrs["imaps"], clientTLS(t, filepath.Join(dir, "data")), outcomes)
+	c2.term(10 * time.Second)
+}
+
+// The same through Suite.Shutdown, as an embedder stops the suite.
+func TestGracefulShutdownInProcess(t *testing.T) {
+	dir := t.TempDir()
+	ini := filepath.Join(dir, "mail.ini")
+	if err := os.WriteFile(ini, []byte(shutdownConfig()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := mailsuite.LoadConfig(ini)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	s, err := mailsuite.New(cfg, mailsuite.Options{Logger: newTestLogger(logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	outcomes := shutdownDuringData(t, s.Addr("smtp").String(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Logf("Shutdown: %v", err)
+		}
+	})
+	if t.Failed() {
+		t.Logf("suite log:\n%s", logs.tail(6000))
+	}
+	h := startSuiteIn(t, dir, shutdownConfig(), mailsuite.Options{})
+	verifyShutdownOutcomes(t, h.addr("imaps"), h.tls, outcomes)
+}
+
+type dataOutcome struct {
+	name  string
+	id    string
+	acked bool
+	reply string
+}
+
+// shutdownDuringData starts four transfers, sends half of each message,
+// calls stop (which returns once the server is down) and meanwhile lets
+// each client finish at a different moment: at once, within the grace
+// period, never (stalls), and after the grace period.
+func shutdownDuringData(t *testing.T, addr string, stop func()) []*dataOutcome {
+	t.Helper()
+	delays := []struct {
+		name  string
+		delay time.Duration // after stop began; negative: never finish
+	}{
+		{"finishes at once", 20 * time.Millisecond},
+		{"finishes within grace", shutdownGrace / 3},
+		{"stalls", -1},
+		{"finishes after grace", shutdownGrace + 500*time.Millisecond},
+	}
+	var outcomes []*dataOutcome
+	var conns []*rawSMTP
+	for _, d := range delays {
+		m := newMessage("someone@example.net", "bob@example.com", d.name, 60_000)
+		rc, err := dialRawSMTP(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.conn.Close()
+		if err := rc.beginData("someone@example.net", "bob@example.com"); err != nil {
+			t.Fatal(err)
+		}
+		data := dotStuff(m.Raw)
+		if err := rc.write(data[:len(data)/2]); err != nil {
+			t.Fatal(err)
+		}
+		rc.rest = data[len(data)/2:]
+		conns = append(conns, rc)
+		outcomes = append(outcomes, &dataOutcome{name: d.name, id: m.ID})
+	}
+	var wg sync.WaitGroup
+	for i, d := range delays {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o, rc := outcomes[i], conns[i]
+			if d.delay >= 0 {
+				time.Sleep(d.delay)
+				if err := rc.write(append(rc.rest, ".\r\n"...)); err != nil {
+					o.reply = "write: " + err.Error()
+					return
+				}
+			}
+			line, err := rc.readReply(shutdownGrace + 5*time.Second)
+			o.reply = line
+			if err != nil {
+				o.reply = fmt.Sprintf("%q then %v", line, err)
+			}
+			o.acked = strings.HasPrefix(line, "250")
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // let the halves reach the server
+	stop()
+	// The listener is gone: a new client cannot start a transfer.
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if strings.HasPrefix(line, "220") {
+			t.Errorf("a new connection was greeted after shutdown: %q", line)
+		}
+	}
+	wg.Wait()
+	for _, o := range outcomes {
+		t.Logf("%-22s acked=%v reply=%s", o.name, o.acked, o.reply)
+		if o.name == "stalls" && o.acked {
+			t.Errorf("a transfer that never ended got %q", o.reply)
+		}
+		if !o.acked && strings.HasPrefix(o.reply, "5") {
+			t.Errorf("%s: permanent failure %q for a shutdown (want 4xx or a closed connection)", o.name, o.reply)
+		}
+	}
+	return outcomes
+}
+
+// verifyShutdownOutcomes: every acked message is stored once and whole;
+// unacknowledged ones, if stored at all, are whole; nothing else is there.
+func verifyShutdownOutcomes(t *testing.T, imapsAddr string, tc *tls.Config, outcomes []*dataOutcome) {
+	t.Helper()
+	c, err := dialIMAPS(imapsAddr, tc, "bob@example.com", users["bob@example.com"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, msgs, err := fetchAll(c, "INBOX", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, m := range msgs {
+		id, err := checkMessage(m.Body)
+		if err != nil {
+			t.Errorf("stored message damaged: %v", err)
+			continue
+		}
+		count[id]++
+	}
+	known := map[string]bool{}
+	for _, o := range outcomes {
+		known[o.id] = true
+		switch {
+		case o.acked && count[o.id] != 1:
+			t.Errorf("%s: got 250 but is stored %d times", o.name, count[o.id])
+		case !o.acked && count[o.id] > 0:
+			t.Logf("%s: stored without a 250 (allowed: the client will retry)", o.name)
+		}
+	}
+	for id := range count {
+		if !known[id] {
+			t.Errorf("unexpected message %s in INBOX", id)
+		}
+	}
+}
+
+// rawSMTP is a hand-driven SMTP client, so a test can stop in the middle
+// of DATA.
+type rawSMTP struct {
+	conn net.Conn
+	r    *bufio.Reader
+	rest []byte
+}
+
+func dialRawSMTP(addr string) (*rawSMTP, error) {
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	rc := &rawSMTP{conn: conn, r: bufio.NewReader(conn)}
+	if line, err := rc.readReply(5 * time.Second); err != nil || !strings.HasPrefix(line, "220") {
+		conn.Close()
+		return nil, fmt.Errorf("greeting %q: %v", line, err)
+	}
+	return rc, nil
+}
+
+func (rc *rawSMTP) write(p []byte) error {
+	rc.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, err := rc.conn.Write(p)
+	return err
+}
+
+// readReply reads one (possibly multi-line) reply and returns its last line.
+func (rc *rawSMTP) readReply(limit time.Duration) (string, error) {
+	rc.conn.SetReadDeadline(time.Now().Add(limit))
+	for range 100 {
+		line, err := rc.r.ReadString('\n')
+		if err != nil {
+			return strings.TrimSpace(line), err
+		}
+		if len(line) < 4 || line[3] != '-' {
+			return strings.TrimRight(line, "\r\n"), nil
+		}
+	}
+	return "", fmt.Errorf("reply too long")
+}
+
+func (rc *rawSMTP) step(cmd, want string) error {
+	if err := rc.write([]byte(cmd + "\r\n")); err != nil {
+		return err
+	}
+	line, err := rc.readReply(5 * time.Second)
+	if err != nil || !strings.HasPrefix(line, want) {
+		return fmt.Errorf("%s: %q, %v", cmd, line, err)
+	}
+	return nil
+}
+
+func (rc *rawSMTP) beginData(from, to string) error {
+	for _, s := range [][2]string{
+		{"EHLO client.example.net", "250"}, {"MAIL FROM:<" + from + ">", "250"},
+		{"RCPT TO:<" + to + ">", "250"}, {"DATA", "354"},
+	} {
+		if err := rc.step(s[0], s[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dotStuff prepares message bytes for DATA (RFC 5321 §4.5.2).
+func dotStuff(msg []byte) []byte {
+	out := bytes.ReplaceAll(msg, []byte("\r\n."), []byte("\r\n.."))
+	if bytes.HasPrefix(out, []byte(".")) {
+		out = append([]byte("."), out...)
+	}
+	return out
+}
