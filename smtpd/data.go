@@ -62,7 +62,7 @@ func (s *session) data(r io.Reader, tx envelope, id string) (err error) {
 	}
 	var d *mailstore.Delivery
 	if len(tx.local) > 0 {
-		if d, err = o.Store.BeginDelivery(); err != nil {
+		if d, err = s.takeDelivery(); err != nil {
 			return fmt.Errorf("begin delivery of %s: %w", id, err)
 		}
 		defer func() {
@@ -153,7 +153,7 @@ func (s *session) copyData(r io.Reader, sinks []io.Writer, id string) error {
 				// The rest of the message may still arrive, and go-smtp
 				// would read it as commands: stop reading. The reply still
 				// goes out; go-smtp then sees EOF and closes.
-				s.tc.closeRead()
+				s.tc.stopReading()
 			}
 			return err
 		}

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailsuite/mailsuite/mailstore"
 )
@@ -61,4 +63,36 @@ func TestRelayFailureAfterLocalCommit(t *testing.T) {
 	if n := len(env.inbox(t, "bob@example.com")); n != 1 {
 		t.Errorf("bob has %d messages, want 1", n)
 	}
+}
+
+// TestNoTempFilesLeft: deliveries opened ahead of DATA (spare.go) are
+// removed when the transaction or the connection ends without a message.
+func TestNoTempFilesLeft(t *testing.T) {
+	env := startServer(t, nil)
+	transcript(t, env.addr, false,
+		s("EHLO client.test", `^250-`),
+		s("MAIL FROM:<a@remote.test>", `^250 `),
+		s("RCPT TO:<alice@example.com>", `^250 `),
+		s("RSET", `^250 `),
+		s("MAIL FROM:<a@remote.test>", `^250 `),
+		s("RCPT TO:<bob@example.com>", `^250 `),
+		s("DATA", `^354 `),
+		s(msg("a@remote.test", "bob@example.com", "x", "y"), `^250 `),
+		s("MAIL FROM:<a@remote.test>", `^250 `),
+		s("RCPT TO:<alice@example.com>", `^250 `),
+		s("QUIT", `^221 `),
+	)
+	tmp := filepath.Join(env.root, ".mailsuite-tmp") // mailstore's tmpDirName
+	for range 100 {
+		entries, err := os.ReadDir(tmp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	entries, _ := os.ReadDir(tmp)
+	t.Fatalf("%d files left in %s", len(entries), tmp)
 }

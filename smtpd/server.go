@@ -7,10 +7,12 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/emersion/go-smtp"
 
@@ -209,9 +211,10 @@ func (l *listener) Accept() (net.Conn, error) {
 // that outlives go-smtp's per-EHLO sessions.
 type trackedConn struct {
 	net.Conn
-	id   string
-	srv  *Server
-	once sync.Once
+	id     string
+	srv    *Server
+	once   sync.Once
+	noRead atomic.Bool
 
 	// Touched only on the connection's goroutine (NewSession).
 	sessions int
@@ -231,17 +234,17 @@ func (c *trackedConn) Close() error {
 	return err
 }
 
-// closeRead shuts the reading half of the TCP connection (all of it if
-// that is not possible), so nothing more the client sends is read.
-func (c *trackedConn) closeRead() {
-	var raw net.Conn = c.Conn
-	if u, ok := raw.(interface{ Unwrap() net.Conn }); ok {
-		raw = u.Unwrap()
+// stopReading makes every later Read see EOF, so nothing more the client
+// sends is read: go-smtp writes the pending reply, reads EOF and closes.
+// (shutdown(SHUT_RD) would not do: Linux still delivers data that arrives
+// after it.)
+func (c *trackedConn) stopReading() { c.noRead.Store(true) }
+
+func (c *trackedConn) Read(p []byte) (int, error) {
+	if c.noRead.Load() {
+		return 0, io.EOF
 	}
-	if cr, ok := raw.(interface{ CloseRead() error }); ok && cr.CloseRead() == nil {
-		return
-	}
-	c.Close()
+	return c.Conn.Read(p)
 }
 
 // tracked finds our trackedConn under go-smtp's current connection.

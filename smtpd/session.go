@@ -24,7 +24,9 @@ type session struct {
 
 	mu        sync.Mutex
 	tx        envelope
-	afterData bool // the next Reset is go-smtp's own, not a client RSET
+	afterData bool           // the next Reset is go-smtp's own, not a client RSET
+	spare     *spareDelivery // see spare.go
+	closed    bool           // Logout was called
 }
 
 // envelope is one transaction's state.
@@ -123,6 +125,7 @@ func (s *session) Reset() {
 
 // Logout is called when the connection closes or STARTTLS replaces us.
 func (s *session) Logout() error {
+	s.dropSpare()
 	if u := s.user(); u != "" {
 		s.srv.untrackUser(s, u)
 	}
@@ -205,6 +208,7 @@ func (s *session) rcpt(to string) error {
 			}
 		}
 		s.addRcpt(to, users, "")
+		s.prepareDelivery()
 		return nil
 	}
 	if !isNotLocal(err) {
