@@ -84,16 +84,11 @@ func (c *conn) listing(cmd command) (quit bool) {
 	}
 	switch len(cmd.args) {
 	case 1:
-		n, err := parseMsgNum(cmd.args[0])
-		if err != nil {
-			return c.badCommand(err.Error())
+		m, ok, quit := c.lookup(cmd.args[0])
+		if ok {
+			c.reply("+OK " + strconv.Itoa(m.Number) + " " + field(m))
 		}
-		m, err := c.sess.Message(n)
-		if err != nil {
-			c.reply(c.errorReply(err))
-			return false
-		}
-		c.reply("+OK " + strconv.Itoa(n) + " " + field(m))
+		return quit
 	case 0:
 		msgs, err := c.sess.List()
 		if err != nil {
@@ -128,18 +123,29 @@ func (c *conn) listing(cmd command) (quit bool) {
 	return false
 }
 
+// lookup parses a message-number argument and finds the message. When it
+// is not found (ok false) the error has been answered, and quit says
+// whether the session ends (too many bad commands).
+func (c *conn) lookup(arg string) (m Message, ok, quit bool) {
+	n, err := parseMsgNum(arg)
+	if err != nil {
+		return Message{}, false, c.badCommand(err.Error())
+	}
+	if m, err = c.sess.Message(n); err != nil {
+		c.reply(c.errorReply(err))
+		return Message{}, false, false
+	}
+	return m, true, false
+}
+
 // retr answers RETR (bodyLines < 0) and TOP (RFC 1939 §7), streaming the
 // message. Once "+OK" is out, a failure can only end the session.
 func (c *conn) retr(arg string, bodyLines int) (quit bool) {
-	n, err := parseMsgNum(arg)
-	if err != nil {
-		return c.badCommand(err.Error())
+	m, ok, quit := c.lookup(arg)
+	if !ok {
+		return quit
 	}
-	m, err := c.sess.Message(n)
-	if err != nil {
-		c.reply(c.errorReply(err))
-		return false
-	}
+	n := m.Number
 	open := c.sess.Retr
 	if bodyLines >= 0 {
 		open = c.sess.Top
