@@ -96,19 +96,20 @@ func (q *Queue) tryHost(ctx context.Context, e *Envelope, host, addr, port strin
 		}
 		return nil
 	}
+	// Open before DATA: once DATA is accepted, only a dropped connection
+	// (never the final dot) may abort the transaction.
+	rd, err := msg.open()
+	if err != nil {
+		c.Quit()
+		return tempErr("4.3.0", "read queued message: %v", err)
+	}
+	defer rd.Close()
 	w, err := c.Data()
 	if err != nil {
 		return finalErr(err)
 	}
-	rd, err := msg.open()
-	if err != nil {
-		w.Close()
-		return tempErr("4.3.0", "read queued message: %v", err)
-	}
-	_, err = io.Copy(w, rd)
-	rd.Close()
-	if err != nil {
-		return classify(err, host, "sending message to")
+	if _, err := io.Copy(w, rd); err != nil {
+		return classify(err, host, "sending message to") // c.Close drops the line
 	}
 	resp, err := w.CloseWithResponse()
 	if err != nil {

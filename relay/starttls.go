@@ -42,19 +42,22 @@ func (q *Queue) openSession(ctx context.Context, conn net.Conn, host string, mod
 		de.remote = host
 		return de
 	}
-	switch mode {
-	case tlsOff:
+	if mode == tlsOff {
 		return conn, TLSUsedNone, nil
-	case tlsImplicit:
+	}
+	conn.SetDeadline(time.Now().Add(q.opts.CommandTimeout))
+	defer conn.SetDeadline(time.Time{})
+	if mode == tlsImplicit {
 		tc := tls.Client(conn, q.tlsConfig(host, nil))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, "", fail("4.7.0", "TLS with %s: %v", host, err)
 		}
 		return tc, TLSUsedVerified, nil
 	}
-	conn.SetDeadline(time.Now().Add(q.opts.CommandTimeout))
-	defer conn.SetDeadline(time.Time{})
-	tp := textproto.NewReader(bufio.NewReader(conn))
+	// textproto has no line limit: cap what the server may send before
+	// go-smtp (which has one) takes over.
+	capped := &cappedReader{r: conn, left: 64 << 10}
+	tp := textproto.NewReader(bufio.NewReader(capped))
 	if _, _, err := tp.ReadResponse(220); err != nil {
 		return nil, "", asTemp(classify(toSMTPError(err), host, "greeting of"))
 	}
@@ -68,6 +71,7 @@ func (q *Queue) openSession(ctx context.Context, conn net.Conn, host string, mod
 		if mode == tlsVerified {
 			return nil, "", fail("4.7.10", "%s does not offer STARTTLS and TLS is required", host)
 		}
+		capped.left = -1
 		return greeted(conn, tp), TLSUsedNone, nil
 	}
 	fmt.Fprintf(conn, "STARTTLS\r\n")
@@ -75,6 +79,7 @@ func (q *Queue) openSession(ctx context.Context, conn net.Conn, host string, mod
 		if mode == tlsVerified || !isReply(err) {
 			return nil, "", fail("4.7.10", "STARTTLS to %s: %v", host, err)
 		}
+		capped.left = -1
 		return greeted(conn, tp), TLSUsedNone, nil
 	}
 	if tp.R.Buffered() > 0 {
@@ -168,4 +173,25 @@ func greeted(conn net.Conn, tp *textproto.Reader) net.Conn {
 		rest = tp.R
 	}
 	return &greetedConn{Conn: conn, r: io.MultiReader(strings.NewReader("220 mailsuite-relay resumed\r\n"), rest)}
+}
+
+// cappedReader fails once left bytes have been read; left < 0 lifts the cap.
+type cappedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left < 0 {
+		return c.r.Read(p)
+	}
+	if c.left == 0 {
+		return 0, errors.New("relay: server sent too much before the SMTP session proper")
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
