@@ -227,3 +227,28 @@ func TestShutdown(t *testing.T) {
 	}
 	ev.waitFor(t, "^stop$")
 }
+
+func TestHookTranscriptSTARTTLS(t *testing.T) {
+	ev := &events{}
+	env := startServer(t, func(o *Options) {
+		submission(t)(o)
+		o.Hooks.OnCommand = func(id, line string) { ev.add("C: %s", line) }
+		o.Hooks.OnReply = func(id, line string) { ev.add("S: %s", line) }
+	})
+	transcript(t, env.addr, false, append(tlsAuth("alice@example.com", "alicepw"),
+		s("MAIL FROM:<alice@example.com>", `^250 `))...)
+	got := strings.Join(ev.all(), "\n")
+	want := `C: EHLO client.test
+S: 250 Hello client.test
+C: STARTTLS
+S: 220 2.0.0 Ready to start TLS
+C: EHLO client.test
+S: 250 Hello client.test
+C: AUTH PLAIN
+S: 235 2.0.0 Authentication succeeded
+C: MAIL FROM:<alice@example.com>
+S: 250 2.0.0 Roger, accepting mail from <alice@example.com>`
+	if got != want {
+		t.Errorf("transcript:\n%s\nwant:\n%s", got, want)
+	}
+}

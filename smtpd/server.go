@@ -216,9 +216,9 @@ type trackedConn struct {
 	once   sync.Once
 	noRead atomic.Bool
 
-	// Touched only on the connection's goroutine (NewSession).
-	sessions int
-	rdns     string
+	// Touched by one goroutine at a time (NewSession, then Data).
+	sawTLS bool // a session on this connection has seen TLS
+	rdns   string
 }
 
 func (c *trackedConn) Close() error {

@@ -41,8 +41,9 @@ type envelope struct {
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	tc := tracked(c.Conn())
 	if tc == nil {
-		// Every connection comes from our listener.
-		return nil, fmt.Errorf("smtpd: connection of unknown type %T", c.Conn())
+		// Unreachable: every connection comes from our listener.
+		s.log.Error("smtp connection of unknown type", "type", fmt.Sprintf("%T", c.Conn()))
+		return nil, errUnavailable
 	}
 	_, isTLS := c.TLSConnectionState()
 	sess := &session{
@@ -51,11 +52,11 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 		tc:   tc,
 		info: SessionInfo{ID: tc.id, Remote: c.Conn().RemoteAddr(), Helo: c.Hostname(), TLS: isTLS},
 	}
-	if tc.sessions > 0 && isTLS && s.opts.TLSMode != TLSImplicit {
+	if isTLS && !tc.sawTLS && s.opts.TLSMode != TLSImplicit {
 		// go-smtp starts a new session after a successful STARTTLS.
 		sess.transcript("STARTTLS", "220 2.0.0 Ready to start TLS")
 	}
-	tc.sessions++
+	tc.sawTLS = isTLS
 	sess.transcript("EHLO "+c.Hostname(), "250 Hello "+c.Hostname())
 	return sess, nil
 }
