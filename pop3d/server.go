@@ -93,10 +93,13 @@ func (s *Server) Serve(ln net.Listener) error {
 			if closing || errors.Is(err, net.ErrClosed) {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Transient (e.g. EMFILE surfaces as temporary): back off.
+			// Out of file descriptors and the like are temporary (the
+			// deprecated net.Error.Temporary, as net/http checks it): back
+			// off instead of giving up the listener.
+			var te interface{ Temporary() bool }
+			if errors.As(err, &te) && te.Temporary() {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.opts.Logger.Warn("pop3: accept failed, retrying", "err", err, "delay", delay)
 				time.Sleep(delay)
 				continue
 			}
