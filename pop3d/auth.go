@@ -107,16 +107,18 @@ func (c *conn) capa() {
 	caps := []string{"TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING",
 		// RFC 2449 §6.7: we never delete messages on our own.
 		"EXPIRE NEVER"}
-	if c.state == stateAuthorization {
+	// With TLSRequired nothing authenticates before STLS: offer no way to.
+	authNow := c.srv.opts.TLSMode != TLSRequired || c.isTLS
+	if c.state == stateAuthorization && authNow {
 		if c.plaintextAllowed() {
 			caps = append(caps, "USER")
 		}
 		if m := c.mechanisms(); len(m) > 0 {
 			caps = append(caps, "SASL "+strings.Join(m, " "))
 		}
-		if c.stlsOffered() {
-			caps = append(caps, "STLS")
-		}
+	}
+	if c.stlsOffered() {
+		caps = append(caps, "STLS")
 	}
 	if impl := c.srv.opts.Implementation; impl != "-" {
 		caps = append(caps, "IMPLEMENTATION "+impl)

@@ -91,8 +91,9 @@ S= +OK maildrop has 0 messages (0 octets)
 func TestTLSRequired(t *testing.T) {
 	env := startServer(t, func(o *Options) { o.TLSMode = TLSRequired; o.AllowInsecureAuth = true })
 	c := env.dial()
+	c.expect("+OK")
+	c.wantCapa(baseCaps + "|STLS|IMPLEMENTATION mailsuite")
 	c.run(`
-S: +OK
 C: USER alice@example.org
 S= -ERR must issue STLS first
 C: AUTH CRAM-MD5
