@@ -221,16 +221,10 @@ func (ix *index) addFiles(msgs []*message, place func(*message) error) ([]UID, e
 	if ul.uidValidity != ix.uidValidity {
 		return nil, fmt.Errorf("mailstore: %s changed UIDVALIDITY under us: %w", ix.name, ErrNoSuchFolder)
 	}
-	var extra []uidRec
-	for _, r := range ul.recs {
-		if r.uid >= ix.nextUID {
-			extra = append(extra, r) // assigned elsewhere since our sync
-		}
-	}
+	ix.lastRead = ul.nextUID
 	if ul.nextUID > ix.nextUID {
 		ix.nextUID = ul.nextUID
 	}
-	_ = st
 	before, _ := statStamp(ix.path("cur"))
 	var placed []*message
 	fail := func(err error) ([]UID, error) {
@@ -258,7 +252,7 @@ func (ix *index) addFiles(msgs []*message, place func(*message) error) ([]UID, e
 		ix.msgs = append(ix.msgs, m)
 		ix.byKey[m.key] = m
 	}
-	if err := ix.writeUIDList(extra); err != nil {
+	if err := ix.saveUIDList(ul, st, msgs); err != nil {
 		ix.msgs = ix.msgs[:len(ix.msgs)-len(msgs)]
 		for _, m := range msgs {
 			delete(ix.byKey, m.key)

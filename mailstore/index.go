@@ -14,6 +14,7 @@ package mailstore
 //     changed (or this process delivered into new/).
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -24,6 +25,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/mailsuite/mailsuite/internal/atomicfile"
 )
 
 type message struct {
@@ -62,6 +65,10 @@ type index struct {
 	msgs        []*message
 	byKey       map[string]*message
 	gen         uint64
+	// floor: records of dovecot-uidlist below it that are not indexed
+	// belong to files the last complete directory scan did not find.
+	floor    UID
+	lastRead UID // next UID of the last dovecot-uidlist read
 
 	newSt, curSt, listSt, kwSt stamp
 	newDirty                   bool // this process linked into new/
@@ -137,6 +144,7 @@ func (ix *index) readUIDListHeader() error {
 	ul, st, err := ix.readUIDList()
 	if err == nil {
 		ix.uidValidity, ix.guid, ix.hdrExtra = ul.uidValidity, ul.guid, ul.hdrExtra
+		ix.lastRead = ul.nextUID
 		if ix.guid == "" {
 			ix.guid = newGUID() // version 1 lists have none
 		}
@@ -188,21 +196,30 @@ func (ix *index) readUIDList() (*uidList, stamp, error) {
 	return ul, stampOf(st), nil
 }
 
-// writeUIDList rewrites dovecot-uidlist with every indexed message plus
-// extra records (assigned by another process, not yet seen here). Caller
-// holds the dotlock.
-func (ix *index) writeUIDList(extra []uidRec) error {
-	ul := &uidList{uidValidity: ix.uidValidity, nextUID: ix.nextUID, guid: ix.guid, hdrExtra: ix.hdrExtra}
-	ul.recs = make([]uidRec, 0, len(ix.msgs)+len(extra))
+// writeUIDList rewrites dovecot-uidlist: every indexed message, plus the
+// records of the file just read (ul, may be nil) that are not indexed here
+// but may belong to files this process has not seen yet: those at or above
+// floor. Records below floor whose files the last complete scan did not
+// find are expunged and dropped. Caller holds the dotlock.
+func (ix *index) writeUIDList(ul *uidList) error {
+	out := &uidList{uidValidity: ix.uidValidity, nextUID: ix.nextUID, guid: ix.guid, hdrExtra: ix.hdrExtra}
+	out.recs = make([]uidRec, 0, len(ix.msgs))
 	for _, m := range ix.msgs {
-		ul.recs = append(ul.recs, uidRec{uid: m.uid, key: m.key, ext: m.ext})
+		out.recs = append(out.recs, uidRec{uid: m.uid, key: m.key, ext: m.ext})
 	}
-	if len(extra) > 0 {
-		ul.recs = append(ul.recs, extra...)
-		sort.Slice(ul.recs, func(i, j int) bool { return ul.recs[i].uid < ul.recs[j].uid })
+	if ul != nil && ul.uidValidity == ix.uidValidity {
+		n := len(out.recs)
+		for _, r := range ul.recs {
+			if r.uid >= ix.floor && ix.byKey[r.key] == nil && ix.find(r.uid) == nil {
+				out.recs = append(out.recs, r)
+			}
+		}
+		if len(out.recs) > n {
+			sort.Slice(out.recs, func(i, j int) bool { return out.recs[i].uid < out.recs[j].uid })
+		}
 	}
 	p := ix.path("dovecot-uidlist")
-	if err := ix.s.aw.WriteFile(p, ul.marshal()); err != nil {
+	if err := ix.s.aw.WriteFile(p, out.marshal()); err != nil {
 		return fmt.Errorf("mailstore: write uidlist of %s: %w", ix.name, err)
 	}
 	st, err := statStamp(p)
@@ -210,6 +227,47 @@ func (ix *index) writeUIDList(extra []uidRec) error {
 		return fmt.Errorf("mailstore: write uidlist of %s: %w", ix.name, err)
 	}
 	ix.listSt = st
+	return nil
+}
+
+// saveUIDList records newly assigned messages. Like Dovecot, it appends
+// their lines to the file it just read (header N then lags; readers take
+// the highest UID + 1) and rewrites the whole file only when it has
+// gathered many lines of expunged messages. Caller holds the dotlock and
+// read ul (with stamp st) under it.
+func (ix *index) saveUIDList(ul *uidList, st stamp, added []*message) error {
+	p := ix.path("dovecot-uidlist")
+	if len(ul.recs) > 2*len(ix.msgs)+1000 {
+		return ix.writeUIDList(ul)
+	}
+	var b bytes.Buffer
+	for _, m := range added {
+		appendUIDRec(&b, uidRec{uid: m.uid, key: m.key, ext: m.ext})
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return ix.writeUIDList(ul)
+	}
+	defer f.Close()
+	if cur, err := f.Stat(); err != nil || stampOf(cur) != st {
+		return ix.writeUIDList(ul) // not the file we read: be safe
+	}
+	if fail := ix.s.aw.Fail; fail != nil {
+		if err := fail(atomicfile.StepWrite, p); err != nil {
+			return fmt.Errorf("mailstore: append uidlist of %s: %w", ix.name, err)
+		}
+	}
+	if _, err := f.Write(b.Bytes()); err != nil {
+		return fmt.Errorf("mailstore: append uidlist of %s: %w", ix.name, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("mailstore: append uidlist of %s: %w", ix.name, err)
+	}
+	nst, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("mailstore: append uidlist of %s: %w", ix.name, err)
+	}
+	ix.listSt = stampOf(nst)
 	return nil
 }
 

@@ -61,6 +61,7 @@ func (ix *index) syncLocked(force, notify bool) (syncDiff, error) {
 		return diff, nil
 	}
 	ix.newDirty = false
+	floor := ix.lastRead // files of records below this existed before the scan
 	ix.gen++
 	gen := ix.gen
 	byName := make(map[string]diskEntry)
@@ -153,6 +154,9 @@ func (ix *index) syncLocked(force, notify bool) (syncDiff, error) {
 		}
 		diff.added = added
 	}
+	if scanNew && scanCur {
+		ix.floor = floor
+	}
 	if scanNew {
 		ix.newSt = newSt
 	}
@@ -206,7 +210,7 @@ func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error
 		ix.msgs, ix.byKey = nil, make(map[string]*message)
 		ix.uidValidity, ix.guid, ix.hdrExtra = ul.uidValidity, ul.guid, ul.hdrExtra
 	}
-	oldNext := ix.nextUID
+	ix.lastRead = ul.nextUID
 	if ul.nextUID > ix.nextUID {
 		ix.nextUID = ul.nextUID
 	}
@@ -247,6 +251,7 @@ func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error
 		}
 		return toAssign[i].key < toAssign[j].key
 	})
+	var assigned []*message
 	for _, e := range toAssign {
 		m, ok := ix.newMessage(e, "")
 		if !ok {
@@ -256,6 +261,7 @@ func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error
 		ix.nextUID++
 		m.recent = true
 		fresh = append(fresh, m)
+		assigned = append(assigned, m)
 	}
 	for _, m := range fresh {
 		if m.uid <= last {
@@ -269,19 +275,9 @@ func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error
 	if !sorted {
 		sort.Slice(ix.msgs, func(i, j int) bool { return ix.msgs[i].uid < ix.msgs[j].uid })
 	}
-	if ix.nextUID != ul.nextUID || len(toAssign) > 0 {
-		// Keep records another process assigned after our scan (files we
-		// will see on the next sync); drop records of vanished files.
-		var extra []uidRec
-		for _, r := range recs {
-			if r.uid >= oldNext && ix.find(r.uid) == nil {
-				extra = append(extra, r)
-			}
-		}
-		if lk != nil {
-			if err := ix.writeUIDList(extra); err != nil {
-				return nil, err
-			}
+	if len(assigned) > 0 && lk != nil {
+		if err := ix.saveUIDList(ul, st, assigned); err != nil {
+			return nil, err
 		}
 	}
 	sort.Slice(added, func(i, j int) bool { return added[i] < added[j] })

@@ -1,6 +1,8 @@
 package mailstore
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -92,6 +94,11 @@ func Open(opts Options) (*Store, error) {
 		s.opts.PollInterval = time.Second
 	}
 	s.hostname = sanitizeHost(opts.Hostname)
+	// A random start for the Q counter keeps names unique even between two
+	// Stores in one process (same PID, same microsecond).
+	var seed [4]byte
+	rand.Read(seed[:])
+	s.seq.Store(uint64(binary.BigEndian.Uint32(seed[:])))
 	if err := os.MkdirAll(s.tmpDir, 0o700); err != nil {
 		return nil, fmt.Errorf("mailstore: open %s: %w", root, err)
 	}

@@ -1,0 +1,109 @@
+package mailstore
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Two Stores on one tree stand in for two processes (two mailsuites, or
+// mailsuite beside a delivery agent): while both deliver, append and sync
+// at once, every file must get exactly one UID that both agree on.
+func TestTwoProcessesAgreeOnUIDs(t *testing.T) {
+	root := t.TempDir()
+	stores := []*Store{openStore(t, root), openStore(t, root)}
+	const perWriter = 60
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	stop := make(chan struct{})
+	for i, s := range stores {
+		f := mustFolder(t, mustUser(t, s, "shared@x.test"), Inbox)
+		wg.Add(2)
+		go func() { // deliveries through the store
+			defer wg.Done()
+			for n := 0; n < perWriter; n++ {
+				if err := tryDeliver(s, msg(n), "shared@x.test"); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+		go func() { // appends (UIDs assigned at once, under the dotlock)
+			defer wg.Done()
+			for n := 0; n < perWriter/2; n++ {
+				if _, err := f.Append(strings.NewReader(msg(n)), []Flag{FlagSeen}, time.Time{}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+		go func(i int) { // a session syncing all the time
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := f.Sync(); err != nil {
+					errs <- fmt.Errorf("store %d sync: %w", i, err)
+					return
+				}
+			}
+		}(i)
+	}
+	// A third "program" drops files into new/ by hand.
+	dir := filepath.Join(root, "x.test", "shared")
+	for n := 0; n < 40; n++ {
+		os.WriteFile(filepath.Join(dir, "tmp", fmt.Sprintf("%d.hand%d", 1000+n, n)), []byte(msg(n)), 0o600)
+		os.Rename(filepath.Join(dir, "tmp", fmt.Sprintf("%d.hand%d", 1000+n, n)), filepath.Join(dir, "new", fmt.Sprintf("%d.hand%d", 1000+n, n)))
+	}
+	wg.Wait()
+	close(stop)
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	want := 2*perWriter + 2*(perWriter/2) + 40
+	var views [][]MessageInfo
+	for _, s := range append(stores, openStore(t, root)) {
+		views = append(views, mustSync(t, mustFolder(t, mustUser(t, s, "shared@x.test"), Inbox)))
+	}
+	for i, v := range views {
+		if len(v) != want {
+			t.Fatalf("view %d has %d messages, want %d", i, len(v), want)
+		}
+		for j := range v {
+			if v[j].UID != views[0][j].UID || v[j].Key != views[0][j].Key {
+				t.Fatalf("view %d differs at %d: %d %s vs %d %s", i, j, v[j].UID, v[j].Key, views[0][j].UID, views[0][j].Key)
+			}
+			if j > 0 && v[j].UID <= v[j-1].UID {
+				t.Fatalf("UIDs not increasing")
+			}
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "dovecot-uidlist"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := parseUIDList(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]UID{}
+	for _, r := range l.recs {
+		if u, dup := seen[r.key]; dup {
+			t.Fatalf("%s listed twice (UIDs %d and %d)", r.key, u, r.uid)
+		}
+		seen[r.key] = r.uid
+	}
+	for _, m := range views[0] {
+		if seen[m.Key] != m.UID {
+			t.Fatalf("uidlist has %s as %d, index %d", m.Key, seen[m.Key], m.UID)
+		}
+	}
+}
