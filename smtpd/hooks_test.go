@@ -212,20 +212,53 @@ func TestOnAuthHook(t *testing.T) {
 func TestShutdown(t *testing.T) {
 	ev := &events{}
 	srv, addr := serve(t, standalone(ev, nil))
-	c := transcript(t, addr, false, s("EHLO client.test", `^250-`))
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	idle := transcript(t, addr, false, s("EHLO client.test", `^250-`))
+	busy := transcript(t, addr, false,
+		s("EHLO client.test", `^250-`),
+		s("MAIL FROM:<a@b.test>", `^250 `))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Shutdown with an idle client: %v, want deadline exceeded", err)
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(ctx) }()
+
+	// The idle client is closed; the busy one may finish its message.
+	if got, err := idle.reply(); err == nil {
+		t.Fatalf("idle connection still open after Shutdown: %q", got)
 	}
-	c.conn.SetDeadline(time.Now().Add(2 * time.Second))
-	if got, err := c.reply(); err == nil {
-		t.Fatalf("connection still open after Shutdown: %q", got)
+	busy.run([]step{
+		s("RCPT TO:<x@recv.test>", `^250 `),
+		s("DATA", `^354 `),
+		s(msg("a@b.test", "x@recv.test", "last", "x"), `^250 2\.0\.0 OK`),
+	})
+	ev.waitFor(t, "subject=last")
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return once the transaction ended")
 	}
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Fatal("listener still accepts after Shutdown")
 	}
 	ev.waitFor(t, "^stop$")
+}
+
+func TestShutdownDeadline(t *testing.T) {
+	ev := &events{}
+	srv, addr := serve(t, standalone(ev, nil))
+	busy := transcript(t, addr, false,
+		s("EHLO client.test", `^250-`),
+		s("MAIL FROM:<a@b.test>", `^250 `))
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown with a stalled transaction: %v, want deadline exceeded", err)
+	}
+	if got, err := busy.reply(); err == nil {
+		t.Fatalf("connection still open after the deadline: %q", got)
+	}
 }
 
 func TestHookTranscriptSTARTTLS(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -108,16 +109,43 @@ func (s *Server) Close() error {
 	return err
 }
 
-// Shutdown stops accepting and lets connections finish until ctx ends;
-// then it closes the remaining ones and returns ctx's error.
+// Shutdown stops accepting, closes idle connections, and lets those in the
+// middle of a transaction finish it until ctx ends; then it closes the
+// remaining ones and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.lib.Shutdown(ctx)
-	s.stop()
-	if err != nil && !errors.Is(err, smtp.ErrServerClosed) {
-		s.closeAll()
-		return err
+	done := make(chan error, 1)
+	go func() { done <- s.lib.Shutdown(ctx) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeIdle()
+		select {
+		case err := <-done:
+			s.stop()
+			if err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+				s.closeAll()
+				return err
+			}
+			return nil
+		case <-tick.C:
+		}
 	}
-	return nil
+}
+
+// closeIdle closes connections outside a transaction. One that starts a
+// transaction at that moment loses it unanswered: nothing accepted is lost.
+func (s *Server) closeIdle() {
+	s.mu.Lock()
+	var idle []*trackedConn
+	for c := range s.conns {
+		if !c.busy.Load() {
+			idle = append(idle, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range idle {
+		c.Close()
+	}
 }
 
 func (s *Server) stop() {
@@ -215,6 +243,7 @@ type trackedConn struct {
 	srv    *Server
 	once   sync.Once
 	noRead atomic.Bool
+	busy   atomic.Bool // between MAIL and the end of its transaction
 
 	// Touched by one goroutine at a time (NewSession, then Data).
 	sawTLS bool // a session on this connection has seen TLS

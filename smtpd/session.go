@@ -114,6 +114,7 @@ func (s *session) snapshot() SessionInfo {
 // Reset is called for RSET, a repeated EHLO, and by go-smtp itself after
 // each message.
 func (s *session) Reset() {
+	s.tc.busy.Store(false)
 	s.mu.Lock()
 	s.tx = envelope{}
 	own := s.afterData
@@ -170,6 +171,7 @@ func (s *session) mail(from string, opts *smtp.MailOptions) error {
 	s.mu.Lock()
 	s.tx = tx
 	s.mu.Unlock()
+	s.tc.busy.Store(true)
 	return nil
 }
 
