@@ -9,8 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailsuite/mailsuite/internal/atomicfile"
 )
 
 const crashHelperEnv = "RELAY_CRASH_HELPER"
@@ -137,4 +141,42 @@ func TestShutdownCutsOffAndResumes(t *testing.T) {
 	s.mu.Unlock()
 	startQueue(t, o)
 	waitFor(t, "delivery after restart", func() bool { return len(s.messages()) == 1 })
+}
+
+// When the envelope cannot be saved (disk full), the message is held off
+// for a retry delay instead of being retried in a tight loop.
+func TestSaveFailureHoldsOff(t *testing.T) {
+	d := startDNS(t)
+	s := startSink(t, "127.0.0.1", 0, nil, nil)
+	d.add(t, "remote.test. 60 IN MX 10 mx1.remote.test.", "mx1.remote.test. 60 IN A 127.0.0.1")
+	o := testOptions(t.TempDir(), d, s.port())
+	o.RetrySchedule = []time.Duration{time.Hour}
+	logs := &logBuf{}
+	o.Logger = slogTo(logs)
+	q, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, q, "alice@local.test", []string{"bob@remote.test"}, testMessage("alice@local.test", "m1@test"))
+	q.spool.aw.Fail = func(step atomicfile.Step, path string) error {
+		if step == atomicfile.StepWrite && strings.HasSuffix(path, ".env") {
+			return syscall.ENOSPC
+		}
+		return nil
+	}
+	if err := q.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	waitFor(t, "the delivery", func() bool { return len(s.messages()) == 1 })
+	time.Sleep(300 * time.Millisecond)
+	s.mu.Lock()
+	datas := s.datas
+	s.mu.Unlock()
+	if datas != 1 {
+		t.Errorf("%d DATA commands within 300ms of a save failure, want 1", datas)
+	}
+	if !strings.Contains(logs.String(), "no space left on device") {
+		t.Errorf("save failure not logged:\n%s", logs.String())
+	}
 }

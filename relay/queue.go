@@ -29,10 +29,11 @@ type Queue struct {
 	started  bool
 	closed   bool
 	inflight map[string]bool
-	bad      map[string]bool    // unreadable envelopes, logged once
-	cancel   context.CancelFunc // cancels deliveries in progress
-	stop     chan struct{}      // closed to stop the scheduler
-	done     chan struct{}      // closed when the scheduler has returned
+	bad      map[string]bool      // unreadable envelopes, logged once
+	holdoff  map[string]time.Time // not before (after a local error)
+	cancel   context.CancelFunc   // cancels deliveries in progress
+	stop     chan struct{}        // closed to stop the scheduler
+	done     chan struct{}        // closed when the scheduler has returned
 	workers  sync.WaitGroup
 }
 
@@ -54,6 +55,7 @@ func New(opts Options) (*Queue, error) {
 		wake:     make(chan struct{}, 1),
 		inflight: map[string]bool{},
 		bad:      map[string]bool{},
+		holdoff:  map[string]time.Time{},
 	}, nil
 }
 

@@ -55,6 +55,13 @@ func (q *Queue) dispatch(ctx context.Context, sem chan struct{}) time.Time {
 	for _, id := range ids {
 		q.mu.Lock()
 		busy := q.inflight[id]
+		if until, ok := q.holdoff[id]; ok && !busy {
+			if time.Now().Before(until) {
+				busy = true
+			} else {
+				delete(q.holdoff, id)
+			}
+		}
 		q.mu.Unlock()
 		if busy {
 			continue
@@ -88,13 +95,19 @@ func (q *Queue) dispatch(ctx context.Context, sem chan struct{}) time.Time {
 		q.workers.Add(1)
 		go func() {
 			defer q.workers.Done()
-			if !q.process(ctx, id) {
+			res := q.process(ctx, id)
+			if res == resBusy {
 				// An admin call holds the lock for a moment: don't
 				// spin on it.
 				time.Sleep(50 * time.Millisecond)
 			}
 			q.mu.Lock()
 			delete(q.inflight, id)
+			if res == resFailed {
+				// Its envelope still says "due": without this the
+				// scheduler would retry a failing disk in a tight loop.
+				q.holdoff[id] = time.Now().Add(q.opts.retryDelay(1))
+			}
 			q.mu.Unlock()
 			<-sem
 			q.poke()

@@ -33,24 +33,35 @@ type group struct {
 	rcpts  []string
 }
 
-// process makes one delivery attempt of a due message. It reports false
-// if someone else (an admin call) held the message's lock.
-func (q *Queue) process(ctx context.Context, id string) bool {
+// result is how process went, for the scheduler.
+type result int
+
+const (
+	resDone   result = iota // attempted (or nothing to do)
+	resBusy                 // an admin call held the lock: try again soon
+	resFailed               // a local error (disk, lock): hold off a while
+)
+
+// process makes one delivery attempt of a due message.
+func (q *Queue) process(ctx context.Context, id string) result {
 	l, err := q.spool.lock(id, 0)
-	if err != nil {
-		if !errors.Is(err, ErrBusy) && !errors.Is(err, ErrNotFound) {
-			q.log.Error("lock queued message", "id", id, "err", err)
-		}
-		return !errors.Is(err, ErrBusy)
+	switch {
+	case errors.Is(err, ErrBusy):
+		return resBusy
+	case errors.Is(err, ErrNotFound):
+		return resDone
+	case err != nil:
+		q.log.Error("lock queued message", "id", id, "err", err)
+		return resFailed
 	}
 	defer l.unlock()
 	e, err := q.spool.readEnvelope(id)
 	if err != nil {
 		q.log.Error("read envelope", "id", id, "err", err)
-		return true
+		return resFailed
 	}
 	if e.Next.After(q.opts.Now()) {
-		return true // postponed by an admin since the scan
+		return resDone // postponed by an admin since the scan
 	}
 	if _, err := os.Stat(q.spool.path(id, ".msg")); errors.Is(err, fs.ErrNotExist) {
 		// A crash in the middle of moveToFailed (message moved, envelope
@@ -58,20 +69,22 @@ func (q *Queue) process(ctx context.Context, id string) bool {
 		q.log.Error("queued message has no message file; moving its envelope to failed/", "id", id)
 		if err := q.spool.moveToFailed(id); err != nil {
 			q.log.Error("move to failed", "id", id, "err", err)
+			return resFailed
 		}
-		return true
+		return resDone
 	}
 	if err := q.attempt(ctx, e); err != nil {
 		q.log.Error("delivery attempt", "id", id, "err", err)
-		return true
+		return resFailed
 	}
 	if ctx.Err() != nil {
-		return true // cut off by Close: untried recipients stay as they were
+		return resDone // cut off by Close: untried recipients stay as they were
 	}
 	if err := q.finish(ctx, e); err != nil {
 		q.log.Error("finish delivery attempt", "id", id, "err", err)
+		return resFailed
 	}
-	return true
+	return resDone
 }
 
 // attempt tries every pending recipient once, saving after each group.
