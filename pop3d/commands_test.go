@@ -389,3 +389,42 @@ C: QUIT
 S: +OK
 `)
 }
+
+// TestPipelining: a whole session in one write (RFC 2449 §6.6), answered
+// in order.
+func TestPipelining(t *testing.T) {
+	env := withMessages(t)
+	c := env.dial()
+	c.expect("+OK")
+	c.stls(env.clientTLS)
+	c.run(`
+C: CAPA
+C: USER alice@example.org
+C: PASS correct horse
+C: STAT
+C: TOP 1 0
+C: RETR 2
+C: LIST
+C: DELE 3
+C: UIDL 3
+C: NOOP
+C: QUIT
+S: +OK capability list follows
+S: ...
+S= +OK send PASS
+S: +OK maildrop has 3 messages
+S: +OK 3 
+S: +OK top of message follows
+S: ...
+S: +OK
+S= From: b@example.net
+S: ...
+S: +OK 3 messages
+S: ...
+S= +OK message 3 deleted
+S= -ERR no such message
+S= +OK
+S= +OK pop.example.org POP3 server signing off (1 message deleted)
+`)
+	c.expectClosed()
+}
