@@ -97,8 +97,8 @@ type Options struct {
 	// several (default: the greatest selector present).
 	DKIMSelector string
 
-	// DNSServer is the resolver to ask, host:port (default: the first
-	// nameserver of /etc/resolv.conf).
+	// DNSServer is the resolver to ask, host:port or a bare address for
+	// port 53 (default: the first nameserver of /etc/resolv.conf).
 	DNSServer string
 	// DNSTimeout bounds one DNS query (default 5s).
 	DNSTimeout time.Duration
@@ -156,6 +156,11 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Smarthost != "" {
 		if _, _, err := net.SplitHostPort(o.Smarthost); err != nil {
 			return o, fmt.Errorf("relay: smarthost %q: %w", o.Smarthost, err)
+		}
+	}
+	if o.DNSServer != "" {
+		if _, _, err := net.SplitHostPort(o.DNSServer); err != nil {
+			o.DNSServer = net.JoinHostPort(o.DNSServer, "53") // a bare address
 		}
 	}
 	if o.DNSTimeout <= 0 {
