@@ -218,6 +218,8 @@ func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error
 	if len(unknown) == 0 {
 		return nil, nil
 	}
+	statter := openStatter(ix.dir)
+	defer statter.close()
 	recs := make(map[string]uidRec, len(ul.recs))
 	for _, r := range ul.recs {
 		recs[r.key] = r
@@ -236,7 +238,7 @@ func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error
 			toAssign = append(toAssign, e)
 			continue
 		}
-		m, ok := ix.newMessage(e, r.ext)
+		m, ok := ix.newMessage(statter, e, r.ext)
 		if !ok {
 			continue
 		}
@@ -253,7 +255,7 @@ func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error
 	})
 	var assigned []*message
 	for _, e := range toAssign {
-		m, ok := ix.newMessage(e, "")
+		m, ok := ix.newMessage(statter, e, "")
 		if !ok {
 			continue
 		}
@@ -286,16 +288,16 @@ func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error
 
 // newMessage builds an index entry for a file first seen on disk: sizes
 // from its name or the uidlist, else from stat (and, for vsize, one read).
-func (ix *index) newMessage(e diskEntry, ext string) (*message, bool) {
+func (ix *index) newMessage(d *dirStatter, e diskEntry, ext string) (*message, bool) {
 	m := &message{key: e.key, info: e.info, inNew: e.inNew, ext: ext, recent: e.inNew, seenGen: ix.gen}
-	st, err := os.Lstat(ix.msgPath(m))
-	if err != nil || !st.Mode().IsRegular() {
+	size, mtime, err := d.stat(e.inNew, e.name)
+	if err != nil {
 		return nil, false
 	}
-	m.date = st.ModTime().UnixNano()
+	m.date = mtime
 	m.size, m.vsize = keySizes(e.key)
 	if m.size < 0 {
-		m.size = st.Size()
+		m.size = size
 	}
 	if m.vsize < 0 {
 		if v, ok := (uidRec{ext: ext}).extField('W'); ok {
