@@ -428,3 +428,34 @@ S= +OK pop.example.org POP3 server signing off (1 message deleted)
 `)
 	c.expectClosed()
 }
+
+// TestSnapshot: the maildrop is fixed at login (RFC 1939 §8); mail that
+// arrives meanwhile shows up in the next session and is never deleted by
+// this one.
+func TestSnapshot(t *testing.T) {
+	env := withMessages(t)
+	c := env.login(alice, alicePass)
+	env.deliver(alice, "Subject: late\r\n\r\narrived during the session\r\n")
+	c.run(`
+C: STAT
+S: +OK 3 
+C: DELE 1
+C: DELE 2
+C: DELE 3
+C: RETR 4
+S: +OK
+S: +OK
+S: +OK
+S= -ERR no such message
+C: QUIT
+S: +OK pop.example.org POP3 server signing off (3 messages deleted)
+`)
+	c = env.loginRetry(alice, alicePass)
+	c.run(`
+C: TOP 1 0
+S: +OK
+S= Subject: late
+S= 
+S= .
+`)
+}
