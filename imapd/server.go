@@ -108,14 +108,15 @@ func (s *Server) engineOptions(insecureAuth bool) *imapserver.Options {
 	return o
 }
 
-// Serve accepts connections on ln until Close or Shutdown. It applies the
+// Serve accepts connections on ln until Close or Shutdown, then returns nil. It applies the
 // connection limits and OnConnect, wraps connections in TLS for
 // TLSImplicit, and hands them to the protocol engine.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		return net.ErrClosed
+		ln.Close()
+		return nil // closed before it started: same as closed while serving
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
