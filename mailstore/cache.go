@@ -34,6 +34,14 @@ type msgCache struct {
 	entries     map[UID]map[string][]byte
 	records     int // records in the file
 	dead        int // records for expunged messages or overwritten keys
+	f           *os.File // open for appending, lazily; closed by closeFile
+}
+
+func (c *msgCache) closeFile() {
+	if c != nil && c.f != nil {
+		c.f.Close()
+		c.f = nil
+	}
 }
 
 // parseCache decodes a cache file; records after a damaged one are lost.
@@ -93,6 +101,7 @@ func (ix *index) loadCache() *msgCache {
 	if ix.cache != nil && ix.cache.uidValidity == ix.uidValidity {
 		return ix.cache
 	}
+	ix.cache.closeFile()
 	c := &msgCache{path: ix.path(cacheFile), uidValidity: ix.uidValidity, entries: map[UID]map[string][]byte{}}
 	ix.cache = c
 	data, err := os.ReadFile(c.path)
@@ -169,18 +178,22 @@ func (c *msgCache) append(uid UID, key string, value []byte) error {
 		c.dead++
 	}
 	kv[key] = bytes.Clone(value)
-	f, err := os.OpenFile(c.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Size() == 0 {
-		if _, err := io.WriteString(f, fmt.Sprintf("%s%d\n", cacheMagic, c.uidValidity)); err != nil {
+	if c.f == nil {
+		f, err := os.OpenFile(c.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
 			return err
+		}
+		c.f = f
+		if st, err := f.Stat(); err == nil && st.Size() == 0 {
+			if _, err := io.WriteString(f, fmt.Sprintf("%s%d\n", cacheMagic, c.uidValidity)); err != nil {
+				c.closeFile()
+				return err
+			}
 		}
 	}
 	// One write call per record: concurrent appenders do not interleave.
-	if _, err := f.Write(cacheRecord(uid, key, value)); err != nil {
+	if _, err := c.f.Write(cacheRecord(uid, key, value)); err != nil {
+		c.closeFile()
 		return err
 	}
 	c.records++
@@ -198,6 +211,7 @@ func (c *msgCache) compact(s *Store) error {
 			n++
 		}
 	}
+	c.closeFile() // the file is replaced: append to the new one
 	if err := s.aw.WriteFile(c.path, b.Bytes()); err != nil {
 		return err
 	}

@@ -102,9 +102,24 @@ func Open(opts Options) (*Store, error) {
 	if err := os.MkdirAll(s.tmpDir, 0o700); err != nil {
 		return nil, fmt.Errorf("mailstore: open %s: %w", root, err)
 	}
+	s.cleanTmp()
 	s.wg.Add(1)
 	go s.pollLoop()
 	return s, nil
+}
+
+// cleanTmp removes delivery temp files left by a crash: the maildir
+// convention is that tmp/ files untouched for 36 hours are garbage.
+func (s *Store) cleanTmp() {
+	ents, err := os.ReadDir(s.tmpDir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > 36*time.Hour {
+			os.Remove(filepath.Join(s.tmpDir, e.Name()))
+		}
+	}
 }
 
 // Close stops background work; open handles become unusable (ErrClosed).
@@ -117,8 +132,14 @@ func (s *Store) Close() error {
 	s.closed = true
 	close(s.done)
 	users := s.users
+	ixs := s.indexes
 	s.mu.Unlock()
 	s.wg.Wait()
+	for _, ix := range ixs {
+		ix.mu.Lock()
+		ix.cache.closeFile()
+		ix.mu.Unlock()
+	}
 	for _, u := range users {
 		u.hub.closeAll()
 	}
@@ -209,6 +230,7 @@ func (s *Store) dropIndexes(dirs ...string) {
 	for _, ix := range drop {
 		ix.mu.Lock()
 		ix.gone = true
+		ix.cache.closeFile()
 		ix.mu.Unlock()
 	}
 }
