@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2/imapclient"
+
 	"github.com/mailsuite/mailsuite"
 )
 
@@ -18,20 +20,17 @@ func TestAccountChangesWhileRunning(t *testing.T) {
 	withDave := configWith(officeAliases, "alice@example.com", "bob@example.com", "dave@example.com")
 	h := startSuite(t, withDave, mailsuite.Options{})
 
-	// dave's open sessions: IMAP in IDLE, POP3 in the TRANSACTION state.
-	daveIMAP, err := dialIMAPS(h.addr("imaps"), h.tls, "dave@example.com", users["dave@example.com"], nil)
-	if err != nil {
-		t.Fatal(err)
+	// dave's open sessions: several IMAP sessions in IDLE (his desktop,
+	// his laptop, ...), POP3 in the TRANSACTION state.
+	var daveIMAP []*imapclient.Client
+	for range 4 {
+		s, err := startIdle(h, "dave@example.com", users["dave@example.com"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.c.Close()
+		daveIMAP = append(daveIMAP, s.c)
 	}
-	defer daveIMAP.Close()
-	if _, err := daveIMAP.Select("INBOX", nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	idle, err := daveIMAP.Idle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idle.Close()
 	davePOP, err := dialPOP3S(h.addr("pop3s"), h.tls, "dave@example.com", users["dave@example.com"])
 	if err != nil {
 		t.Fatal(err)
@@ -74,10 +73,12 @@ func TestAccountChangesWhileRunning(t *testing.T) {
 	withoutDave = strings.Replace(withoutDave, "team@example.com = bob@example.com, dave@example.com", "team@example.com = bob@example.com", 1)
 	h.rewriteConfig(withoutDave)
 	removed := time.Now()
-	select {
-	case <-daveIMAP.Closed():
-	case <-time.After(3 * time.Second):
-		t.Error("dave's IMAP session stayed open 3s after he was removed")
+	for i, c := range daveIMAP {
+		select {
+		case <-c.Closed():
+		case <-time.After(3 * time.Second):
+			t.Errorf("dave's IMAP session %d stayed open 3s after he was removed", i)
+		}
 	}
 	if err := readUntilClosed(davePOP, 3*time.Second); err != nil {
 		t.Errorf("dave's POP3 session: %v", err)
