@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 )
@@ -293,5 +294,33 @@ func TestFailedHandshakeFallsBackToClear(t *testing.T) {
 	}
 	if l := logs.String(); !strings.Contains(l, "retrying in clear") || !strings.Contains(l, "tls=none") {
 		t.Errorf("log does not record the fallback:\n%s", l)
+	}
+}
+
+func TestTooManyRecipientsSplitsTransactions(t *testing.T) {
+	d := startDNS(t)
+	var inTx atomic.Int32
+	s := startSink(t, "127.0.0.1", 0, nil, func(s *sink) {
+		s.rcpt = func(string) error {
+			if inTx.Add(1) > 2 {
+				return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "too many recipients"}
+			}
+			return nil
+		}
+		s.data = func(int) error { inTx.Store(0); return nil }
+	})
+	d.add(t, "remote.test. 60 IN MX 10 mx1.remote.test.", "mx1.remote.test. 60 IN A 127.0.0.1")
+	o := testOptions(t.TempDir(), d, s.port())
+	o.RetrySchedule = []time.Duration{time.Hour} // all in the first attempt
+	q := startQueue(t, o)
+	rcpts := []string{"a@remote.test", "b@remote.test", "c@remote.test", "d@remote.test", "e@remote.test"}
+	enqueue(t, q, "alice@local.test", rcpts, testMessage("alice@local.test", "m1@test"))
+	waitFor(t, "three transactions", func() bool { l, _ := q.List(); return len(l) == 0 && len(s.messages()) == 3 })
+	var got []string
+	for _, m := range s.messages() {
+		got = append(got, strings.Join(m.To, ","))
+	}
+	if strings.Join(got, " ") != "a@remote.test,b@remote.test c@remote.test,d@remote.test e@remote.test" {
+		t.Errorf("transactions %q", got)
 	}
 }

@@ -14,8 +14,9 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// deliverRemote sends one group by MX (or smarthost) and returns every
-// recipient's outcome.
+// deliverRemote sends one group by MX (or smarthost) in one transaction and
+// returns the recipients' outcomes; those a 452 "too many recipients" left
+// out have none and go in the next transaction.
 func (q *Queue) deliverRemote(ctx context.Context, e *Envelope, g group, msg *message) map[string]outcome {
 	res := map[string]outcome{}
 	setAll := func(rcpts []string, de *deliveryError) {
@@ -62,15 +63,10 @@ func (q *Queue) deliverRemote(ctx context.Context, e *Envelope, g group, msg *me
 			}
 			de := q.tryHost(ctx, e, host, addr, port, smart, remaining, msg, res, false)
 			if de == nil {
-				return res
+				return res // recipients a 452 left out have no result yet
 			}
 			lastErr = de
-			remaining = remaining[:0:0]
-			for _, a := range g.rcpts {
-				if _, done := res[a]; !done {
-					remaining = append(remaining, a)
-				}
-			}
+			remaining = unanswered(g.rcpts, res)
 			if !de.Temporary() || len(remaining) == 0 {
 				setAll(remaining, de)
 				return res
@@ -82,6 +78,16 @@ func (q *Queue) deliverRemote(ctx context.Context, e *Envelope, g group, msg *me
 	}
 	setAll(remaining, lastErr)
 	return res
+}
+
+func unanswered(rcpts []string, res map[string]outcome) []string {
+	var out []string
+	for _, a := range rcpts {
+		if _, done := res[a]; !done {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func asDeliveryError(err error) *deliveryError {

@@ -14,9 +14,10 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// tryHost runs one SMTP session. Per-recipient answers go into res; the
+// tryHost runs one SMTP transaction. Per-recipient answers go into res; the
 // returned error is a failure of the whole session (try the next host if
-// temporary), nil when every recipient got an answer.
+// temporary). nil means every recipient got an answer, except those a 452
+// "too many recipients" left for another transaction.
 func (q *Queue) tryHost(ctx context.Context, e *Envelope, host, addr, port string, smart bool, rcpts []string,
 	msg *message, res map[string]outcome, noTLS bool) *deliveryError {
 	conn, err := q.opts.Dial(ctx, "tcp", net.JoinHostPort(addr, port))
@@ -74,8 +75,15 @@ func (q *Queue) tryHost(ctx context.Context, e *Envelope, host, addr, port strin
 	for _, r := range rcpts {
 		if err := c.Rcpt(r, nil); err != nil {
 			de := classify(err, host, "RCPT TO to")
-			if !errors.As(err, new(*smtp.SMTPError)) {
+			var se *smtp.SMTPError
+			if !errors.As(err, &se) {
 				return de
+			}
+			if se.Code == 452 && len(accepted) > 0 {
+				// RFC 5321 §4.5.3.1.10: too many recipients; send to
+				// those accepted, the caller opens another transaction
+				// for the rest (left without a result).
+				break
 			}
 			res[r] = withTLS(errOutcome(de), tlsUsed)
 			continue

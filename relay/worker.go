@@ -2,7 +2,7 @@ package relay
 
 // Invariants: a worker holds the message's lock from before it reads the
 // envelope until after its last write; it saves the envelope after every
-// destination group (one SMTP transaction) and before starting the next,
+// SMTP transaction (or local delivery) and before starting the next,
 // so per-recipient state on disk is never behind a remote's 250 by more
 // than one fsync.
 
@@ -95,27 +95,24 @@ func (q *Queue) attempt(ctx context.Context, e *Envelope) error {
 	}
 	msg := &message{q: q, path: q.spool.path(e.ID, ".msg")}
 	for _, g := range q.groups(pending) {
-		if ctx.Err() != nil {
-			break
-		}
-		var res map[string]outcome
-		if g.local {
-			res = q.deliverLocal(ctx, e, g.rcpts, msg)
-		} else {
-			res = q.deliverRemote(ctx, e, g, msg)
-		}
-		now := q.opts.Now()
-		cut := ctx.Err() != nil
-		for addr, o := range res {
-			r := e.recipient(addr)
-			if r == nil || (cut && o.state == StatePending) {
-				continue // a cut-off attempt is no attempt
+		for len(g.rcpts) > 0 && ctx.Err() == nil {
+			var res map[string]outcome
+			if g.local {
+				res = q.deliverLocal(ctx, e, g.rcpts, msg)
+			} else {
+				res = q.deliverRemote(ctx, e, g, msg)
 			}
-			r.State, r.Status, r.RemoteMTA, r.Diagnostic, r.TLS, r.Updated = o.state, o.status, o.remote, o.diag, o.tls, now
-			q.log.Info("delivery", "id", e.ID, "rcpt", addr, "state", o.state, "status", o.status, "remote", o.remote, "tls", o.tls, "diag", o.diag)
-		}
-		if err := q.spool.writeEnvelope(e); err != nil {
-			return err
+			if err := q.record(ctx, e, res); err != nil {
+				return err
+			}
+			// A transaction cut short by 452 leaves recipients for the
+			// next one; each transaction answers at least one, so this
+			// ends.
+			rest := unanswered(g.rcpts, res)
+			if len(rest) == len(g.rcpts) {
+				break
+			}
+			g.rcpts = rest
 		}
 	}
 	if ctx.Err() == nil {
@@ -123,6 +120,22 @@ func (q *Queue) attempt(ctx context.Context, e *Envelope) error {
 		e.LastAttempt = q.opts.Now()
 	}
 	return nil
+}
+
+// record applies one transaction's outcomes and saves the envelope before
+// anything else is sent.
+func (q *Queue) record(ctx context.Context, e *Envelope, res map[string]outcome) error {
+	now := q.opts.Now()
+	cut := ctx.Err() != nil
+	for addr, o := range res {
+		r := e.recipient(addr)
+		if r == nil || (cut && o.state == StatePending) {
+			continue // a cut-off attempt is no attempt
+		}
+		r.State, r.Status, r.RemoteMTA, r.Diagnostic, r.TLS, r.Updated = o.state, o.status, o.remote, o.diag, o.tls, now
+		q.log.Info("delivery", "id", e.ID, "rcpt", addr, "state", o.state, "status", o.status, "remote", o.remote, "tls", o.tls, "diag", o.diag)
+	}
+	return q.spool.writeEnvelope(e)
 }
 
 // groups splits recipients: local ones (if DeliverLocal is set), then by
