@@ -129,6 +129,32 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
+// TestShutdownFinishesInFlight: a RETR under way when Shutdown starts is
+// sent in full; the session then ends with [SYS/TEMP].
+func TestShutdownFinishesInFlight(t *testing.T) {
+	env := startServer(t)
+	big := "Subject: big\r\n\r\n" + strings.Repeat(strings.Repeat("y", 78)+"\r\n", 50000)
+	env.deliver(alice, big)
+	c := env.login(alice, alicePass)
+	c.send("RETR 1")
+	c.expect("+OK")
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- env.srv.Shutdown(ctx)
+	}()
+	time.Sleep(50 * time.Millisecond) // let Shutdown start while the server is blocked writing
+	if n := len(strings.Join(c.multi(), "\r\n")) + 2; n != len(big) {
+		t.Fatalf("received %d octets, want %d", n, len(big))
+	}
+	c.expect("-ERR [SYS/TEMP] server shutting down")
+	c.expectClosed()
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
 // TestRemovedUserSessionClosed: removing or disabling a user in the account
 // list ends their sessions, deleting nothing.
 func TestRemovedUserSessionClosed(t *testing.T) {
