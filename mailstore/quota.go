@@ -28,9 +28,9 @@ func (q *quotaState) invalidate() {
 	q.mu.Unlock()
 }
 
-// usage sums every folder of the user. Caller must not hold st.mu? It
-// reads the folder list without it: a folder created meanwhile is counted
-// on the next call.
+// usage sums every folder of the user. It reads the folder list without
+// st.mu: a folder created meanwhile is counted on the next call. Callers
+// hold no index lock.
 func (st *userState) usage() (bytes, msgs int64, err error) {
 	names, err := st.folderNames()
 	if err != nil {
@@ -43,14 +43,24 @@ func (st *userState) usage() (bytes, msgs int64, err error) {
 			dirs = append(dirs, d)
 		}
 	}
+	// Folders with a fresh in-memory index are summed from it: no listing.
+	var rest []string
+	for _, d := range dirs {
+		if b, n, ok := st.s.indexUsage(d); ok {
+			bytes += b
+			msgs += n
+			continue
+		}
+		rest = append(rest, d)
+	}
 	q := &st.quota
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.dirs == nil {
 		q.dirs = make(map[string]dirUsage)
 	}
-	fresh := make(map[string]dirUsage, 2*len(dirs))
-	for _, d := range dirs {
+	fresh := make(map[string]dirUsage, 2*len(rest))
+	for _, d := range rest {
 		for _, sub := range []string{"new", "cur"} {
 			p := filepath.Join(d, sub)
 			stp, err := statStamp(p)
@@ -71,6 +81,28 @@ func (st *userState) usage() (bytes, msgs int64, err error) {
 	}
 	q.dirs = fresh
 	return bytes, msgs, nil
+}
+
+// indexUsage sums a loaded index if it is up to date with the disk.
+func (s *Store) indexUsage(dir string) (bytes, msgs int64, ok bool) {
+	ix := s.loadedIndex(dir)
+	if ix == nil {
+		return 0, 0, false
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if !ix.loaded || ix.gone || ix.newDirty {
+		return 0, 0, false
+	}
+	newSt, err1 := statStamp(ix.path("new"))
+	curSt, err2 := statStamp(ix.path("cur"))
+	if err1 != nil || err2 != nil || newSt != ix.newSt || curSt != ix.curSt {
+		return 0, 0, false
+	}
+	for _, m := range ix.msgs {
+		bytes += m.size
+	}
+	return bytes, int64(len(ix.msgs)), true
 }
 
 func scanUsage(dir string) (dirUsage, error) {

@@ -1,15 +1,38 @@
 // Package mailstore is the suite's one message store: a Maildir++ tree per
 // user under <root>/<domain>/<local>/, in Dovecot's on-disk format
 // (dovecot-uidlist v3, dovecot-keywords, ",S=" and ",W=" sizes, ":2," flags,
-// ".Name" sub-folders with maildirfolder markers and modified UTF-7 names),
-// so Dovecot and mailsuite can each open the other's tree with the same UIDs.
+// ".Name" sub-folders with maildirfolder markers and modified UTF-7 names,
+// Dovecot's "subscriptions" file), so Dovecot and mailsuite can each open
+// the other's tree with the same UIDs, and both can run on it at once.
 //
 // It owns durable delivery, UIDs and UIDVALIDITY, flags and keywords,
 // expunge/copy/move, folder management with names that cannot escape the
 // user's directory, quota accounting, change notifications and a cache of
 // per-message data. It speaks its own vocabulary (Flag, UID, folder names
 // with "/" as the hierarchy separator) and imports no other package of ours
-// and no protocol library.
+// but internal/atomicfile, and no protocol library. It does not own user
+// accounts (callers pass canonical addresses they resolved), message
+// parsing (protocols parse and keep results with SetCached) or protocol
+// session state beyond \Recent.
+//
+// Files, one concern each: tree.go (Store), user.go and folders.go (users,
+// folder create/list/rename/delete), names.go (folder-name rules and
+// modified UTF-7), delivery.go and msgfile.go (writing messages), dirsync.go
+// (group commit of directory fsyncs), index.go and sync.go (the shared
+// per-folder index and reading directories), uidlist.go, keywords.go,
+// filename.go, subscriptions.go and cache.go (file formats), folder.go,
+// flags.go, expunge.go and copy.go (folder operations), quota.go, watch.go
+// and poll.go (notifications), lock.go and maildrop.go (locks).
+//
+// Invariants:
+//   - A positive return from Commit, Append, CopyTo, MoveTo, SetFlags,
+//     Expunge and folder operations means the change is fsynced.
+//   - UIDs are assigned only under Dovecot's dovecot-uidlist.lock after
+//     re-reading dovecot-uidlist, so no file ever has two UIDs, whichever
+//     process (this one, another mailsuite, Dovecot) assigns it.
+//   - Every path is built from a validated address and validated folder
+//     names; nothing outside <root>/<domain>/<local>/ is ever touched.
+//   - Watchers never block the store: events are queued and coalesced.
 package mailstore
 
 import (
@@ -102,7 +125,7 @@ type MessageInfo struct {
 	VSize        int64     // octets with every line ending as CRLF (what IMAP and POP3 send)
 	InternalDate time.Time // delivery time (file mtime)
 	Flags        []Flag    // sorted; system flags first
-	Recent       bool      // first seen by this process's sync of this folder
+	Recent       bool      // UID assigned by this process, or found in new/ (RFC 3501 \Recent, approximately)
 }
 
 // FolderInfo describes a folder for LIST.
@@ -133,9 +156,12 @@ const (
 	EventExpunge                      // messages removed
 )
 
-// Event is sent to watchers. UIDs may be empty when the change was detected
-// on disk (another process) rather than made through this store; watchers
-// then Sync and compare.
+// Event is sent to watchers. UIDs may be empty, meaning "something of this
+// kind happened: Sync and compare": deliveries carry no UIDs (they get
+// them at the next Sync, which then reports EventAdded with the UIDs), and
+// queues that overflow collapse to UID-less events. Changes made by other
+// processes are found by the poller (for users with watchers) or by any
+// Sync, and reported with their UIDs.
 type Event struct {
 	User   string
 	Folder string
