@@ -32,8 +32,8 @@ type msgCache struct {
 	path        string
 	uidValidity uint32
 	entries     map[UID]map[string][]byte
-	records     int // records in the file
-	dead        int // records for expunged messages or overwritten keys
+	records     int      // records in the file
+	dead        int      // records for expunged messages or overwritten keys
 	f           *os.File // open for appending, lazily; closed by closeFile
 }
 
