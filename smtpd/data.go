@@ -149,6 +149,9 @@ func (s *session) copyData(r io.Reader, sinks []io.Writer, id string) error {
 			return nil
 		case rerr != nil:
 			err := dataReadError(rerr)
+			if err == errDataAborted {
+				s.srv.log.Info("message transfer aborted", "session", s.info.ID, "id", id, "err", rerr)
+			}
 			if err == errDataTimeout {
 				// The rest of the message may still arrive, and go-smtp
 				// would read it as commands: stop reading. The reply still
@@ -160,16 +163,20 @@ func (s *session) copyData(r io.Reader, sinks []io.Writer, id string) error {
 	}
 }
 
-// dataReadError maps a failure to read message data to a reply.
+// dataReadError maps a failure to read message data to a reply. Every
+// read error is the client's doing (or its connection's), never ours.
 func dataReadError(err error) error {
 	var ne net.Error
+	var se *smtp.SMTPError
 	switch {
+	case errors.As(err, &se):
+		return se // ErrDataTooLarge, errBareLineEnd
 	case errors.Is(err, smtp.ErrTooLongLine):
 		return errLineTooLong
 	case errors.As(err, &ne) && ne.Timeout():
 		return errDataTimeout
 	}
-	return err // ErrDataTooLarge, errBareLineEnd: replies already; others: failures
+	return errDataAborted // connection lost, RSET or QUIT between BDAT chunks
 }
 
 // lineGuard passes message data through, refusing bare CR and bare LF

@@ -82,17 +82,46 @@ func TestNoTempFilesLeft(t *testing.T) {
 		s("RCPT TO:<alice@example.com>", `^250 `),
 		s("QUIT", `^221 `),
 	)
-	tmp := filepath.Join(env.root, ".mailsuite-tmp") // mailstore's tmpDirName
+	env.noTempFiles(t)
+}
+
+// noTempFiles waits briefly for the store's temp directory to be empty.
+func (e *testEnv) noTempFiles(t *testing.T) {
+	t.Helper()
+	tmp := filepath.Join(e.root, ".mailsuite-tmp") // mailstore's tmpDirName
+	var entries []os.DirEntry
 	for range 100 {
-		entries, err := os.ReadDir(tmp)
-		if err != nil {
-			t.Fatal(err)
-		}
+		entries, _ = os.ReadDir(tmp)
 		if len(entries) == 0 {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	entries, _ := os.ReadDir(tmp)
-	t.Fatalf("%d files left in %s", len(entries), tmp)
+	t.Errorf("%d files left in %s", len(entries), tmp)
+}
+
+// TestClientGoneMidData: a client that disconnects inside DATA leaves no
+// message, no temp file and no error report (it is not our failure).
+func TestClientGoneMidData(t *testing.T) {
+	ev := &events{}
+	env := startServer(t, func(o *Options) {
+		o.Hooks.OnError = func(id string, err error) { ev.add("error %v", err) }
+		o.Hooks.OnClose = func(id string) { ev.add("close") }
+	})
+	c := transcript(t, env.addr, false,
+		s("EHLO client.test", `^250-`),
+		s("MAIL FROM:<a@remote.test>", `^250 `),
+		s("RCPT TO:<alice@example.com>", `^250 `),
+		s("DATA", `^354 `),
+		s("Subject: cut\r\n\r\nhalf a messa"),
+	)
+	c.conn.Close()
+	ev.waitFor(t, "^close$")
+	if got := ev.all(); len(got) != 1 {
+		t.Errorf("events %q, want only close", got)
+	}
+	if n := len(env.inbox(t, "alice@example.com")); n != 0 {
+		t.Errorf("alice got %d messages", n)
+	}
+	env.noTempFiles(t)
 }
