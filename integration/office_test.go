@@ -124,6 +124,41 @@ func TestSmallOfficeDay(t *testing.T) {
 		t.Fatal(err)
 	}
 	bob.agree("after expunging m4", m2.ID)
+
+	// The phone deletes m2 (DELE, then QUIT): the desktop in IDLE is told
+	// at once with an EXPUNGE.
+	if _, err := bob.imap.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for len(bob.watch.expunge) > 0 { // forget the EXPUNGEs of bob's own MOVEs
+		<-bob.watch.expunge
+	}
+	idle, err = bob.imap.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone, err := dialPOP3S(h.addr("pop3s"), h.tls, "bob@example.com", bob.pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := phone.cmd("DELE 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := phone.quit(); err != nil {
+		t.Fatalf("QUIT after DELE: %v", err)
+	}
+	select {
+	case <-bob.watch.expunge:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the IDLE session was not told of the phone's deletion")
+	}
+	if err := idle.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	bob.agree("after the phone deleted m2")
 }
 
 // officeUser is bob: one IMAP session and a phone that remembers UIDLs.
