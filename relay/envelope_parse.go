@@ -208,13 +208,17 @@ func unquoteAll(v string) (string, error) {
 }
 
 // checkAddr accepts what can safely go between < and > in MAIL/RCPT:
-// a local part, "@", a domain; no controls, spaces or angle brackets.
+// a local part, "@", a domain; no controls or angle brackets, and spaces
+// only inside a quoted local part (RFC 5321 §4.1.2).
 func checkAddr(a string) error {
 	at := strings.LastIndexByte(a, '@')
 	if at <= 0 || at == len(a)-1 || len(a) > 512 {
 		return fmt.Errorf("bad address %q", a)
 	}
-	if hasCtl(a) || strings.ContainsAny(a, " <>") {
+	local, domain := a[:at], a[at+1:]
+	quoted := len(local) >= 2 && local[0] == '"' && local[len(local)-1] == '"'
+	if hasCtl(a) || strings.ContainsAny(a, "<>") || strings.ContainsRune(domain, ' ') ||
+		(!quoted && strings.ContainsRune(local, ' ')) {
 		return fmt.Errorf("bad address %q", a)
 	}
 	return nil

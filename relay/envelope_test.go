@@ -19,6 +19,7 @@ func sampleEnvelope() *Envelope {
 			{Addr: "carol@remote.test", State: StateFailed, Notified: true, Status: "5.1.1", TLS: TLSUsedUnverified,
 				Updated: t0.Add(time.Minute), RemoteMTA: "mx1.remote.test", Diagnostic: "smtp; 550 5.1.1 no such user"},
 			{Addr: "dörte@例え.jp", State: StatePending},
+			{Addr: `"john doe"@remote.test`, State: StatePending},
 		},
 	}
 }
@@ -36,7 +37,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	if got.Recipients[2].Addr != "dörte@例え.jp" || !got.Next.Equal(e.Next) || got.Recipients[1].Status != "5.1.1" {
 		t.Errorf("fields lost: %+v", got)
 	}
-	if p := got.Pending(); len(p) != 1 || p[0] != "dörte@例え.jp" {
+	if p := got.Pending(); len(p) != 2 || p[0] != "dörte@例え.jp" {
 		t.Errorf("Pending() = %q", p)
 	}
 }
@@ -76,6 +77,7 @@ func TestParseEnvelopeRejects(t *testing.T) {
 		},
 		"trailing field": func(s string) string { return strings.Replace(s, `no such user"`, `no such user" x`, 1) },
 		"address no at":  func(s string) string { return strings.Replace(s, `"bob@remote.test"`, `"bob"`, 1) },
+		"unquoted space": func(s string) string { return strings.Replace(s, `"bob@remote.test"`, `"bob smith@remote.test"`, 1) },
 	} {
 		bad := mutate(good)
 		if bad == good {
