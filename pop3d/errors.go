@@ -11,7 +11,8 @@ import (
 )
 
 // Errors a Session returns (wrapped with %w) that the engine turns into
-// specific replies. Other errors become "-ERR [SYS/TEMP] internal error".
+// specific replies. Any other error becomes an internal-error reply with
+// the SYS/TEMP response code (SYS/PERM for permission problems).
 var (
 	// ErrNoSuchMessage: the number is out of range or marked deleted.
 	ErrNoSuchMessage = errors.New("pop3d: no such message")

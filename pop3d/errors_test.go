@@ -69,6 +69,51 @@ S: -ERR [` + tc.code + `] internal error (id `)
 	}
 }
 
+// panickyStat is the real maildrop session with a panic injected.
+type panickyStat struct{ *maildrop }
+
+func (panickyStat) Stat() (int, int64, error) { panic("injected") }
+
+// TestPanicEndsOnlyThatConnection: a panic in a session is recovered at the
+// connection boundary, reported, and the server keeps serving.
+func TestPanicEndsOnlyThatConnection(t *testing.T) {
+	var mu sync.Mutex
+	var errs []error
+	env := withMessages(t, func(o *Options) {
+		o.Hooks.OnError = func(id string, err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }
+		inner := *o
+		o.NewSession = func(c ConnInfo) (Session, error) {
+			return panickyStat{newMaildropSession(inner.withDefaults(), c)}, nil
+		}
+	})
+	c := env.dial()
+	c.expect("+OK")
+	c.stls(env.clientTLS)
+	c.send("USER " + alice)
+	c.expect("+OK")
+	c.send("PASS " + alicePass)
+	c.expectClosed()
+	mu.Lock()
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "panic: injected") {
+		t.Errorf("OnError got %v", errs)
+	}
+	mu.Unlock()
+	// The maildrop lock was released and the server still answers.
+	c = env.dial()
+	c.run(`
+S: +OK
+C: CAPA
+S: +OK
+S: ...
+`)
+	u, _ := env.store.User(alice)
+	release, err := u.LockMaildrop()
+	if err != nil {
+		t.Fatalf("maildrop still locked after the panic: %v", err)
+	}
+	release()
+}
+
 // login2 logs in up to the reply to PASS, which it leaves unread.
 func (env *testEnv) login2(user, pass string) *client {
 	c := env.dial()
