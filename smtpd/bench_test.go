@@ -3,6 +3,7 @@ package smtpd
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,10 +29,31 @@ func BenchmarkDelivery(b *testing.B) {
 
 func benchDelivery(b *testing.B, clients, size int) {
 	env := startServer(b, func(o *Options) { o.MaxConnsPerIP = -1 })
+	benchSend(b, env.addr, clients, size)
+}
+
+// BenchmarkProtocolOnly is the same traffic into a standalone receiver
+// whose OnMessage discards the message: smtpd and go-smtp without the
+// store, the ceiling the protocol side allows on this machine.
+func BenchmarkProtocolOnly(b *testing.B) {
+	for _, clients := range []int{1, 20} {
+		b.Run(fmt.Sprintf("clients=%d/size=4KB", clients), func(b *testing.B) {
+			_, addr := serve(b, Options{
+				Hostname: "mx.test", MaxConnsPerIP: -1, Logger: slog.New(slog.DiscardHandler),
+				Hooks: Hooks{OnMessage: func(*Message) error { return nil }},
+			})
+			benchSend(b, addr, clients, 4<<10)
+		})
+	}
+}
+
+// benchSend sends b.N messages of size octets over clients connections
+// and reports messages per second.
+func benchSend(b *testing.B, addr string, clients, size int) {
 	body := benchMessage(size)
 	conns := make([]*smtp.Client, clients)
 	for i := range conns {
-		c, err := smtp.Dial(env.addr)
+		c, err := smtp.Dial(addr)
 		if err != nil {
 			b.Fatal(err)
 		}

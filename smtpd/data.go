@@ -131,12 +131,16 @@ func (s *session) data(r io.Reader, tx envelope, id string) (err error) {
 	return nil
 }
 
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // copyData reads the message through the line guard into every sink.
 // Read errors are the client's (answered by dataReadError); write errors
 // are ours.
 func (s *session) copyData(r io.Reader, sinks []io.Writer, id string) error {
 	g := &lineGuard{r: r, conn: s.conn.Conn(), timeout: s.srv.opts.DataTimeout}
-	chunk := make([]byte, 32<<10)
+	cp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(cp)
+	chunk := *cp
 	for {
 		n, rerr := g.Read(chunk)
 		for _, w := range sinks {
