@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/mailsuite/mailsuite"
 )
@@ -275,41 +274,4 @@ func (cc *concurrencyState) checkUser(t *testing.T, h *harness, user, pass strin
 	for id, f := range where {
 		t.Errorf("%s: %s in %v was never accepted for this user", user, id, f)
 	}
-}
-
-// idleSession is an IMAP session sitting in IDLE on INBOX.
-type idleSession struct {
-	c     *imapclient.Client
-	idle  *imapclient.IdleCommand
-	watch *idleWatcher
-}
-
-func startIdle(h *harness, user, pass string) (*idleSession, error) {
-	w, handler := newIdleWatcher()
-	c, err := dialIMAPS(h.addr("imaps"), h.tls, user, pass, handler)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
-		c.Close()
-		return nil, err
-	}
-	idle, err := c.Idle()
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	return &idleSession{c: c, idle: idle, watch: w}, nil
-}
-
-// stop ends IDLE; the session must have been told of new mail.
-func (s *idleSession) stop() error {
-	defer s.c.Close()
-	if err := s.watch.waitExists(1, 3*time.Second); err != nil {
-		return err
-	}
-	if err := s.idle.Close(); err != nil {
-		return err
-	}
-	return s.idle.Wait()
 }

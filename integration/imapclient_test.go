@@ -131,3 +131,40 @@ func allSeq() imap.SeqSet {
 	s.AddRange(1, 0)
 	return s
 }
+
+// idleSession is an IMAP session sitting in IDLE on INBOX.
+type idleSession struct {
+	c     *imapclient.Client
+	idle  *imapclient.IdleCommand
+	watch *idleWatcher
+}
+
+func startIdle(h *harness, user, pass string) (*idleSession, error) {
+	w, handler := newIdleWatcher()
+	c, err := dialIMAPS(h.addr("imaps"), h.tls, user, pass, handler)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	idle, err := c.Idle()
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &idleSession{c: c, idle: idle, watch: w}, nil
+}
+
+// stop ends IDLE; the session must have been told of new mail.
+func (s *idleSession) stop() error {
+	defer s.c.Close()
+	if err := s.watch.waitExists(1, 3*time.Second); err != nil {
+		return err
+	}
+	if err := s.idle.Close(); err != nil {
+		return err
+	}
+	return s.idle.Wait()
+}
