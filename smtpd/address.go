@@ -89,4 +89,11 @@ func validDomain(s string) bool {
 	return true
 }
 
+// cleanPath reports whether an address from MAIL or RCPT is free of control
+// characters. go-smtp keeps a bare CR inside a command line, and such an
+// address would otherwise reach the Return-Path header and the relay.
+func cleanPath(addr string) bool {
+	return !strings.ContainsFunc(addr, unsafeRune)
+}
+
 func isNotLocal(err error) bool { return errors.Is(err, accounts.ErrNotLocal) }

@@ -170,6 +170,13 @@ func TestMXTranscripts(t *testing.T) {
 			s("RCPT TO:<alice@[127.0.0.1]>", `^550 5\.7\.1`),
 			s("RCPT TO:<alice@example.com.>", `^553 5\.1\.3`),
 			s("RCPT TO:<alice>", `^501 5\.5\.2|^553 5\.1\.3`),
+			s("RCPT TO:<alice@example.com\rX-Evil:>", `^553 5\.1\.3`),
+		}},
+		{"control characters in the sender", nil, []step{
+			s("EHLO client.test", `^250-`),
+			s("MAIL FROM:<a@remote.test\rX-Evil:>", `^553 5\.1\.7`),
+			s("MAIL FROM:<a\x01b@remote.test>", `^553 5\.1\.7`),
+			s("MAIL FROM:<a@remote.test>", `^250 `),
 		}},
 	}
 	for _, tt := range tests {

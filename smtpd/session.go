@@ -151,6 +151,9 @@ func (s *session) mail(from string, opts *smtp.MailOptions) error {
 	if o.TLSMode == TLSRequired && !info.TLS {
 		return errTLSRequired // RFC 3207 §4
 	}
+	if !cleanPath(from) {
+		return errBadSender
+	}
 	if o.Role == RoleSubmission {
 		if info.User == "" {
 			return errAuthRequired // RFC 4954 §6
@@ -190,6 +193,9 @@ func (s *session) rcpt(to string) error {
 	s.mu.Lock()
 	from, size := s.tx.from, s.tx.size
 	s.mu.Unlock()
+	if !cleanPath(to) {
+		return errBadAddress
+	}
 	if h := o.Hooks.OnRcptTo; h != nil {
 		if err := h(&info, from, to); err != nil {
 			return err
