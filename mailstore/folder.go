@@ -209,7 +209,7 @@ func (ix *index) addFiles(msgs []*message, place func(*message) error) ([]UID, e
 	if _, err := ix.syncLocked(false, true); err != nil {
 		return nil, err
 	}
-	lk, err := lockUIDList(ix.dir)
+	lk, err := ix.s.lockUIDList(ix.dir)
 	if err != nil {
 		return nil, err
 	}

@@ -154,7 +154,7 @@ func (ix *index) readUIDListHeader() error {
 	if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	lk, err := lockUIDList(ix.dir)
+	lk, err := ix.s.lockUIDList(ix.dir)
 	if err != nil {
 		return err
 	}
@@ -237,7 +237,7 @@ func (ix *index) writeUIDList(ul *uidList) error {
 // read ul (with stamp st) under it.
 func (ix *index) saveUIDList(ul *uidList, st stamp, added []*message) error {
 	p := ix.path("dovecot-uidlist")
-	if len(ul.recs) > 2*len(ix.msgs)+1000 {
+	if ul.torn || len(ul.recs) > 2*len(ix.msgs)+1000 {
 		return ix.writeUIDList(ul)
 	}
 	var b bytes.Buffer
@@ -309,7 +309,7 @@ func (ix *index) keywordLetters(kws []Flag) ([]byte, error) {
 	if len(missing) == 0 {
 		return out, nil
 	}
-	lk, err := lockUIDList(ix.dir)
+	lk, err := ix.s.lockUIDList(ix.dir)
 	if err != nil {
 		return nil, err
 	}

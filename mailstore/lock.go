@@ -23,9 +23,13 @@ const (
 
 type dotlock struct{ path string }
 
-func lockUIDList(dir string) (*dotlock, error) {
+func (s *Store) lockUIDList(dir string) (*dotlock, error) {
 	path := filepath.Join(dir, "dovecot-uidlist.lock")
-	deadline := time.Now().Add(dotlockTimeout)
+	timeout := s.lockTimeout
+	if timeout == 0 {
+		timeout = dotlockTimeout
+	}
+	deadline := time.Now().Add(timeout)
 	wait := 200 * time.Microsecond
 	for {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)

@@ -179,7 +179,7 @@ func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error
 	var lk *dotlock
 	if len(unknown) > 0 {
 		var err error
-		if lk, err = lockUIDList(ix.dir); err != nil {
+		if lk, err = ix.s.lockUIDList(ix.dir); err != nil {
 			return nil, err
 		}
 		defer lk.unlock()
@@ -187,7 +187,7 @@ func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error
 	ul, st, err := ix.readUIDList()
 	if errors.Is(err, os.ErrNotExist) {
 		if lk == nil {
-			if lk, err = lockUIDList(ix.dir); err != nil {
+			if lk, err = ix.s.lockUIDList(ix.dir); err != nil {
 				return nil, err
 			}
 			defer lk.unlock()
@@ -246,24 +246,29 @@ func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error
 		fresh = append(fresh, m)
 		delete(recs, e.key)
 	}
-	sort.Slice(toAssign, func(i, j int) bool {
-		ti, tj := keyTime(toAssign[i].key), keyTime(toAssign[j].key)
-		if ti != tj {
-			return ti < tj
-		}
-		return toAssign[i].key < toAssign[j].key
-	})
+	// New UIDs go in delivery order: the time in the name, then the file's
+	// mtime, then the name.
 	var assigned []*message
 	for _, e := range toAssign {
-		m, ok := ix.newMessage(statter, e, "")
-		if !ok {
-			continue
+		if m, ok := ix.newMessage(statter, e, ""); ok {
+			assigned = append(assigned, m)
 		}
+	}
+	sort.Slice(assigned, func(i, j int) bool {
+		a, b := assigned[i], assigned[j]
+		if ta, tb := keyTime(a.key), keyTime(b.key); ta != tb {
+			return ta < tb
+		}
+		if a.date != b.date {
+			return a.date < b.date
+		}
+		return a.key < b.key
+	})
+	for _, m := range assigned {
 		m.uid = ix.nextUID
 		ix.nextUID++
 		m.recent = true
 		fresh = append(fresh, m)
-		assigned = append(assigned, m)
 	}
 	for _, m := range fresh {
 		if m.uid <= last {

@@ -61,6 +61,8 @@ type Store struct {
 
 	done chan struct{}
 	wg   sync.WaitGroup
+
+	lockTimeout time.Duration // how long to wait for a dotlock; 0: dotlockTimeout (tests shorten it)
 }
 
 // Open opens (creating if needed) the tree at opts.Root.

@@ -30,6 +30,7 @@ type uidList struct {
 	guid        string
 	hdrExtra    string // header fields we do not interpret, kept verbatim
 	recs        []uidRec
+	torn        bool // the file ends in a partial line: do not append to it
 }
 
 var errBadUIDList = errors.New("malformed dovecot-uidlist")
@@ -96,6 +97,7 @@ func parseUIDList(data []byte) (*uidList, error) {
 			line, rest = rest[:i], rest[i+1:]
 		} else {
 			// A line without its newline is a torn append: ignore it.
+			l.torn = true
 			break
 		}
 		if len(line) == 0 {

@@ -174,18 +174,16 @@ func (st *userState) writeSpecialUse() error {
 // makeMaildir creates dir with cur/ new/ tmp/ (and the maildirfolder
 // marker for sub-folders), fsyncing what it creates.
 func makeMaildir(dir string, sub bool) error {
-	created := false
-	if _, err := os.Stat(filepath.Join(dir, "cur")); err == nil {
-		return nil
-	}
 	if err := mkdirAllSync(dir); err != nil {
 		return err
 	}
+	created := false
 	for _, d := range []string{"tmp", "new", "cur"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		err := os.Mkdir(filepath.Join(dir, d), 0o700)
+		if err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}
-		created = true
+		created = created || err == nil
 	}
 	if sub {
 		f, err := os.OpenFile(filepath.Join(dir, "maildirfolder"), os.O_CREATE|os.O_WRONLY, 0o600)
