@@ -24,6 +24,7 @@ type Hooks struct {
 	OnStart func(addr net.Addr)
 	OnStop  func(addr net.Addr)
 	// OnConnect is asked before the greeting; false closes the connection.
+	// It runs on the accept loop (internal/netlimit), so it must be quick.
 	OnConnect func(remote net.Addr) bool
 	// OnAuth reports every AUTH attempt that reached a verdict. user is the
 	// name the client gave (empty if it sent none).

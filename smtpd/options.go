@@ -48,6 +48,20 @@ const (
 	TLSImplicit
 )
 
+func (m TLSMode) String() string {
+	switch m {
+	case TLSNone:
+		return "none"
+	case TLSOptional:
+		return "starttls"
+	case TLSRequired:
+		return "starttls-required"
+	case TLSImplicit:
+		return "implicit"
+	}
+	return fmt.Sprintf("TLSMode(%d)", int(m))
+}
+
 // Relay takes messages for remote recipients. Enqueue must have stored the
 // message durably before it returns nil; smtpd replies 250 only after that.
 // msg is the message with smtpd's Received header prepended.
