@@ -3,10 +3,12 @@ package mailsuite
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 
+	"github.com/mailsuite/mailsuite/accounts"
 	"github.com/mailsuite/mailsuite/imapd"
 	"github.com/mailsuite/mailsuite/pop3d"
 	"github.com/mailsuite/mailsuite/relay"
@@ -105,6 +107,7 @@ func (s *Suite) newRelay() (*relay.Queue, error) {
 		SmarthostTLS:      relayTLS[c.Relay.SmarthostTLS],
 		DNSServer:         c.Relay.DNSServer,
 		MXPort:            c.Relay.MXPort,
+		DKIMSelector:      c.Relay.DKIMSelector,
 		Logger:            s.log.With("component", "relay"),
 	})
 }
@@ -116,6 +119,10 @@ func (s *Suite) deliverLocal(ctx context.Context, from string, to []string, msg 
 	seen := map[string]bool{}
 	for _, rcpt := range to {
 		owners, err := s.dir.Resolve(rcpt)
+		if errors.Is(err, accounts.ErrNoSuchUser) || errors.Is(err, accounts.ErrNotLocal) {
+			// The sender is gone (or never was ours): retrying cannot help.
+			return relay.Permanent(fmt.Errorf("deliver to %s: %w", rcpt, err))
+		}
 		if err != nil {
 			return fmt.Errorf("deliver to %s: %w", rcpt, err)
 		}

@@ -29,8 +29,8 @@ commands:
   user del ADDRESS
   user list
   user passwd ADDRESS
-  queue list|show ID|retry ID|flush|delete ID
-  dkim generate DOMAIN
+  queue list|show ID|retry ID|flush|delete ID|bounce ID
+  dkim generate|show DOMAIN [-selector S] [-type rsa|ed25519]
   check-store [-repair]
 
 -config defaults to ./mail.ini. Passwords are read from standard input when
@@ -54,13 +54,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
-	}
-	if f, ok := extraCommands[cmd]; ok {
-		return f(args, stdout, stderr)
+	case "queue":
+		return runQueue(args, stdout, stderr)
+	case "dkim":
+		return runDKIM(args, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "mailsuite: unknown command %q\n\n%s", cmd, usage)
 	return 2
 }
-
-// extraCommands are registered by the files that implement them.
-var extraCommands = map[string]func(args []string, stdout, stderr io.Writer) int{}

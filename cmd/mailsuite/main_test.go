@@ -230,3 +230,24 @@ func TestServeShippedConfig(t *testing.T) {
 		t.Errorf("no self-signed certificate in ./data: %v", err)
 	}
 }
+
+func TestQueueAndDKIMCommands(t *testing.T) {
+	path := writeTemp(t, shippedConfig(t))
+	code, stdout, stderr := runCmd(t, "", "queue", "list", "-config", path)
+	if code != 0 || !strings.Contains(stdout, "queue is empty") {
+		t.Fatalf("queue list: %d %q %q", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCmd(t, "", "dkim", "generate", "example.com", "-config", path)
+	if code != 0 || !regexp.MustCompile(`mail\._domainkey\.example\.com\.\s+IN\s+TXT\s+.*v=DKIM1`).MatchString(stdout) {
+		t.Fatalf("dkim generate: %d %q %q", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(path), "data", "dkim")); err != nil {
+		t.Fatalf("no key directory in the config's data dir: %v", err)
+	}
+	if code, _, _ = runCmd(t, "", "dkim", "generate", "example.com", "-config", path); code == 0 {
+		t.Fatal("dkim generate overwrote an existing key")
+	}
+	if code, _, _ = runCmd(t, "", "queue", "show", "no-such-id", "-config", path); code == 0 {
+		t.Fatal("queue show of a missing ID succeeded")
+	}
+}

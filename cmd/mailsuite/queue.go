@@ -17,11 +17,6 @@ import (
 	"github.com/mailsuite/mailsuite/relay"
 )
 
-func init() {
-	extraCommands["queue"] = runQueue
-	extraCommands["dkim"] = runDKIM
-}
-
 const queueUsage = `usage: mailsuite queue COMMAND [-config FILE | -data DIR]
 
   list          queued messages with their recipients' state
