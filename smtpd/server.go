@@ -95,6 +95,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.log.Info("connection refused", "remote", remote.String(), "reason", reason)
 		},
 	})
+	s.log.Info("smtp listening", "addr", ln.Addr().String(), "tls", s.opts.TLSMode.String())
 	return s.lib.Serve(&listener{Listener: nl, srv: s})
 }
 
