@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -109,6 +110,26 @@ func TestCrashSafety(t *testing.T) {
 		}
 		if len(fc.Messages) != len(cs.uids[u]) {
 			t.Errorf("%s: %d messages on disk, %d over IMAP", u, len(fc.Messages), len(cs.uids[u]))
+		}
+	}
+	// Dovecot reads the crashed-into tree with the same UIDs.
+	if !haveDovecot(t) {
+		t.Log("Dovecot not installed: skipping its cross-check of the tree")
+		return
+	}
+	conf, tree := dovecotCopy(t, filepath.Join(dataDir, "mail"))
+	for _, u := range []string{"alice@example.com", "bob@example.com", "dave@example.com"} {
+		uidv, view := dovecotView(t, conf, tree, u, "INBOX")
+		if uidv != cs.uidv[u] {
+			t.Errorf("%s: Dovecot sees UIDVALIDITY %d, mailsuite %d", u, uidv, cs.uidv[u])
+		}
+		if len(view) != len(cs.uids[u]) {
+			t.Errorf("%s: Dovecot sees %d messages, mailsuite %d", u, len(view), len(cs.uids[u]))
+		}
+		for id, uid := range cs.uids[u] {
+			if !strings.HasPrefix(view[id], fmt.Sprintf("UID %d FLAGS", uid)) {
+				t.Errorf("%s: %s is UID %d in mailsuite, %q in Dovecot", u, id, uid, view[id])
+			}
 		}
 	}
 }
