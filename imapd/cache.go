@@ -48,6 +48,17 @@ func decodeCached(b []byte) (*imap.Envelope, imap.BodyStructure, error) {
 	return env, bs, nil
 }
 
+// decodeCachedEnvelope decodes only the envelope (it comes first), for
+// FETCH ENVELOPE and SEARCH on headers, which need no body structure.
+func decodeCachedEnvelope(b []byte) (*imap.Envelope, error) {
+	if len(b) == 0 || b[0] != cacheVersion {
+		return nil, errCorruptCache
+	}
+	d := decoder{b: b[1:]}
+	env := d.envelope()
+	return env, d.err
+}
+
 type encoder struct{ b []byte }
 
 func (e *encoder) uint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }

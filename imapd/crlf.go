@@ -15,7 +15,7 @@ type crlfReader struct {
 }
 
 func newCRLFReader(r io.Reader) *crlfReader {
-	return &crlfReader{r: bufio.NewReaderSize(r, 32<<10)}
+	return &crlfReader{r: bufio.NewReaderSize(r, 8<<10)}
 }
 
 func (c *crlfReader) Read(p []byte) (int, error) {

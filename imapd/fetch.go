@@ -57,7 +57,7 @@ func (sess *session) fetchOne(w *imapserver.FetchWriter, v *view, i int, options
 	var bs imap.BodyStructure
 	if options.Envelope || options.BodyStructure != nil {
 		var err error
-		if env, bs, err = sess.parsed(v.folder, m.UID, f); err != nil {
+		if env, bs, err = sess.parsed(v.folder, m.UID, f, options.BodyStructure != nil); err != nil {
 			return err
 		}
 	}
@@ -195,11 +195,16 @@ func rewind(f *os.File) io.Reader {
 	return newCRLFReader(f)
 }
 
-// parsed returns a message's envelope and body structure from the cache,
-// parsing the file (f if open) and filling the cache on a miss.
-func (sess *session) parsed(folder *mailstore.Folder, uid mailstore.UID, f *os.File) (*imap.Envelope, imap.BodyStructure, error) {
+// parsed returns a message's envelope and (if withBody) body structure
+// from the cache, parsing the file (f if open) and filling the cache on a
+// miss.
+func (sess *session) parsed(folder *mailstore.Folder, uid mailstore.UID, f *os.File, withBody bool) (*imap.Envelope, imap.BodyStructure, error) {
 	if b, ok := folder.Cached(uid, cacheKey); ok {
-		if env, bs, err := decodeCached(b); err == nil {
+		if !withBody {
+			if env, err := decodeCachedEnvelope(b); err == nil {
+				return env, nil, nil
+			}
+		} else if env, bs, err := decodeCached(b); err == nil {
 			return env, bs, nil
 		}
 	}

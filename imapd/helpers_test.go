@@ -103,9 +103,7 @@ func startServer(t testing.TB, mods ...any) *testEnv {
 	if err := os.WriteFile(e.certFile, certPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
-	e.clientTLS = &tls.Config{RootCAs: pool, ServerName: "localhost"}
+	e.clientTLS = clientTLSFromPEM(certPEM)
 
 	opts := Options{
 		Hostname:          "imap.example.org",
@@ -372,4 +370,10 @@ func (rc *rawConn) try(line string) string {
 			return strings.TrimRight(strings.TrimPrefix(l, tag+" "), "\r\n")
 		}
 	}
+}
+
+func clientTLSFromPEM(certPEM []byte) *tls.Config {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	return &tls.Config{RootCAs: pool, ServerName: "localhost"}
 }

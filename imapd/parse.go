@@ -124,7 +124,7 @@ func msgIDs(v string) []string {
 func bodyStructure(h textproto.Header, body io.Reader, parentType string, depth int) imap.BodyStructure {
 	mh := gomessage.Header{Header: h}
 	mediaType, params, err := mh.ContentType()
-	if err != nil || mediaType == "" || !strings.Contains(mediaType, "/") {
+	if err != nil || mediaType == "" || !strings.Contains(mediaType, "/") || !h.Has("Content-Type") {
 		mediaType, params = "text/plain", map[string]string{"charset": "us-ascii"}
 		if parentType == "multipart/digest" && !h.Has("Content-Type") {
 			mediaType, params = "message/rfc822", nil

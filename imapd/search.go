@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,8 +35,9 @@ func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriter
 		var uidSet imap.UIDSet
 		var matched []mailstore.UID
 		data = &imap.SearchData{}
+		mc := &msgCtx{sess: sess, v: v}
 		for i := range v.msgs {
-			mc := &msgCtx{sess: sess, v: v, i: i}
+			*mc = msgCtx{sess: sess, v: v, i: i}
 			ok, err := mc.match(criteria)
 			if err != nil {
 				return err
@@ -95,11 +97,8 @@ func (mc *msgCtx) match(c *imap.SearchCriteria) (bool, error) {
 	}
 	for _, set := range c.UID {
 		if imap.IsSearchRes(set) {
-			found := false
-			for _, u := range mc.sess.searchRes {
-				found = found || u == m.UID
-			}
-			if !found {
+			// searchRes is in UID order: it was built walking the view.
+			if _, found := slices.BinarySearch(mc.sess.searchRes, m.UID); !found {
 				return false, nil
 			}
 		} else if !inUIDSet(set, m.UID, mc.v.msgs[len(mc.v.msgs)-1].UID) {
@@ -189,7 +188,7 @@ func (mc *msgCtx) hasFlag(f imap.Flag) bool {
 
 func (mc *msgCtx) envelope() (*imap.Envelope, error) {
 	if mc.env == nil {
-		env, _, err := mc.sess.parsed(mc.v.folder, mc.msg().UID, nil)
+		env, _, err := mc.sess.parsed(mc.v.folder, mc.msg().UID, nil, false)
 		if err != nil {
 			return nil, err
 		}

@@ -151,6 +151,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		delay = 0
 		loopback := netlimit.IsLoopback(c.RemoteAddr())
+		c = &batchConn{Conn: c}
 		if s.opts.TLSMode == TLSImplicit {
 			c = tls.Server(c, s.opts.TLSConfig)
 		}

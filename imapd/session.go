@@ -21,6 +21,7 @@ type session struct {
 	conn   *imapserver.Conn
 	id     string
 	remote net.Addr
+	batch  *batchConn // under TLS; nil if the engine was fed another conn
 
 	mu      sync.Mutex // guards name, busy, stopping
 	name    string     // canonical user once authenticated
@@ -42,7 +43,12 @@ var (
 )
 
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	sess := &session{srv: s, conn: c, id: newID(), remote: c.NetConn().RemoteAddr()}
+	nc := c.NetConn()
+	sess := &session{srv: s, conn: c, id: newID(), remote: nc.RemoteAddr()}
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	sess.batch, _ = nc.(*batchConn)
 	if !s.addSession(sess) {
 		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Server shutting down"}
 	}
@@ -104,7 +110,16 @@ func (sess *session) do(op, line string, fn func() error) error {
 	sess.busy = true
 	sess.mu.Unlock()
 
-	err := sess.reply(op, fn())
+	if sess.batch != nil {
+		sess.batch.begin()
+	}
+	err := fn()
+	if sess.batch != nil {
+		if ferr := sess.batch.end(); ferr != nil && err == nil {
+			err = ferr
+		}
+	}
+	err = sess.reply(op, err)
 
 	sess.mu.Lock()
 	sess.busy = false
