@@ -122,6 +122,7 @@ func BenchmarkRetrAll(b *testing.B) {
 
 func BenchmarkDeleAllQuit(b *testing.B) {
 	env := benchEnv(b)
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		if i > 0 {
@@ -141,6 +142,32 @@ func BenchmarkDeleAllQuit(b *testing.B) {
 		}
 		c.send("QUIT")
 		c.expect("+OK pop.example.org POP3 server signing off (10000 messages deleted)")
+		c.nc.Close()
+	}
+}
+
+// BenchmarkFirstLogin is login+STAT on 10,000 messages no POP3 session has
+// seen yet: the session reads the last byte of each to learn its exact
+// RETR size (then cached by the store).
+func BenchmarkFirstLogin(b *testing.B) {
+	env := benchEnv(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i > 0 {
+			b.StopTimer()
+			c := env.loginRetry2()
+			for n := 1; n <= benchMessages; n++ {
+				c.send("DELE " + strconv.Itoa(n))
+				c.expect("+OK")
+			}
+			c.send("QUIT")
+			c.expect("+OK")
+			env.fillMaildrop(benchMessages)
+			b.StartTimer()
+		}
+		c := env.loginRetry2()
+		c.send("QUIT")
+		c.expect("+OK")
 		c.nc.Close()
 	}
 }
