@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
+	"sync"
 )
 
 // syncDiff is what a sync found that this process had not done itself.
@@ -35,8 +37,16 @@ func readDirNames(dir string) ([]string, error) {
 
 // syncLocked re-reads what changed. force re-reads everything. Caller holds
 // ix.mu. When notify is set, changes made by others are sent to watchers.
-func (ix *index) syncLocked(force, notify bool) (syncDiff, error) {
-	var diff syncDiff
+func (ix *index) syncLocked(force, notify bool) (diff syncDiff, err error) {
+	defer func() {
+		// Report what was found even if a later step failed.
+		if len(diff.expunged) > 0 && ix.cache != nil {
+			ix.cache.forget(diff.expunged)
+		}
+		if notify && !diff.empty() {
+			ix.s.notifyDiff(ix.user, ix.name, diff)
+		}
+	}()
 	newSt, err := statStamp(ix.path("new"))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -148,11 +158,10 @@ func (ix *index) syncLocked(force, notify bool) (syncDiff, error) {
 		ix.msgs = kept
 	}
 	if len(unknown) > 0 || listChanged {
-		added, err := ix.assignUIDs(unknown, listChanged)
+		diff.added, err = ix.assignUIDs(unknown, listChanged)
 		if err != nil {
 			return diff, err
 		}
-		diff.added = added
 	}
 	if scanNew && scanCur {
 		ix.floor = floor
@@ -165,9 +174,6 @@ func (ix *index) syncLocked(force, notify bool) (syncDiff, error) {
 	}
 	if err := ix.moveNewToCur(); err != nil {
 		ix.s.log.Warn("mailstore: moving new/ to cur/", "folder", ix.name, "err", err)
-	}
-	if notify && !diff.empty() {
-		ix.s.notifyDiff(ix.user, ix.name, diff)
 	}
 	return diff, nil
 }
@@ -231,29 +237,28 @@ func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error
 	if n := len(ix.msgs); n > 0 {
 		last = ix.msgs[n-1].uid
 	}
-	var toAssign []diskEntry
-	for _, e := range unknown {
-		r, ok := recs[e.key]
-		if !ok || ix.find(r.uid) != nil {
-			toAssign = append(toAssign, e)
-			continue
+	// Files the list already has keep their UIDs; the others get new ones.
+	exts := make([]string, len(unknown))
+	uids := make([]UID, len(unknown))
+	for i, e := range unknown {
+		if r, ok := recs[e.key]; ok && ix.find(r.uid) == nil {
+			exts[i], uids[i] = r.ext, r.uid
+			delete(recs, e.key)
 		}
-		m, ok := ix.newMessage(statter, e, r.ext)
-		if !ok {
-			continue
-		}
-		m.uid = r.uid
-		fresh = append(fresh, m)
-		delete(recs, e.key)
 	}
-	// New UIDs go in delivery order: the time in the name, then the file's
-	// mtime, then the name.
 	var assigned []*message
-	for _, e := range toAssign {
-		if m, ok := ix.newMessage(statter, e, ""); ok {
+	for i, m := range ix.newMessages(statter, unknown, exts) {
+		switch {
+		case m == nil:
+		case uids[i] != 0:
+			m.uid = uids[i]
+			fresh = append(fresh, m)
+		default:
 			assigned = append(assigned, m)
 		}
 	}
+	// New UIDs go in delivery order: the time in the name, then the file's
+	// mtime, then the name.
 	sort.Slice(assigned, func(i, j int) bool {
 		a, b := assigned[i], assigned[j]
 		if ta, tb := keyTime(a.key), keyTime(b.key); ta != tb {
@@ -289,6 +294,33 @@ func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error
 	}
 	sort.Slice(added, func(i, j int) bool { return added[i] < added[j] })
 	return added, nil
+}
+
+// newMessages runs newMessage for many files, in parallel when there are
+// many (the first sync of a large folder stats every file once). Failed
+// entries are nil.
+func (ix *index) newMessages(d *dirStatter, es []diskEntry, exts []string) []*message {
+	out := make([]*message, len(es))
+	workers := runtime.GOMAXPROCS(0)
+	if len(es) < 2000 || workers < 2 {
+		workers = 1
+	}
+	var wg sync.WaitGroup
+	chunk := (len(es) + workers - 1) / workers
+	for lo := 0; lo < len(es); lo += chunk {
+		hi := min(lo+chunk, len(es))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				if m, ok := ix.newMessage(d, es[i], exts[i]); ok {
+					out[i] = m
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // newMessage builds an index entry for a file first seen on disk: sizes
