@@ -24,7 +24,7 @@ func TestAccountChangesWhileRunning(t *testing.T) {
 	// his laptop, ...), POP3 in the TRANSACTION state.
 	var daveIMAP []*imapclient.Client
 	for range 4 {
-		s, err := startIdle(h, "dave@example.com", users["dave@example.com"])
+		s, err := startIdle(h.addr("imaps"), h.tls, "dave@example.com", users["dave@example.com"])
 		if err != nil {
 			t.Fatal(err)
 		}

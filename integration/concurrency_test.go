@@ -40,7 +40,7 @@ func TestManyClientsAtOnce(t *testing.T) {
 	// IMAP sessions open first so that IDLE sees the deliveries.
 	var idlers []*idleSession
 	for _, u := range ccUsers {
-		s, err := startIdle(h, u, "pw-"+u)
+		s, err := startIdle(h.addr("imaps"), h.tls, u, "pw-"+u)
 		if err != nil {
 			t.Fatal(err)
 		}

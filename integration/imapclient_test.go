@@ -139,9 +139,9 @@ type idleSession struct {
 	watch *idleWatcher
 }
 
-func startIdle(h *harness, user, pass string) (*idleSession, error) {
+func startIdle(addr string, tc *tls.Config, user, pass string) (*idleSession, error) {
 	w, handler := newIdleWatcher()
-	c, err := dialIMAPS(h.addr("imaps"), h.tls, user, pass, handler)
+	c, err := dialIMAPS(addr, tc, user, pass, handler)
 	if err != nil {
 		return nil, err
 	}

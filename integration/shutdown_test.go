@@ -36,6 +36,28 @@ func TestGracefulShutdownSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := startChild(t, ini)
+	tc := clientTLS(t, filepath.Join(dir, "data"))
+
+	// alice has mail, sits in IDLE on her desktop, and her phone has
+	// marked it deleted but not yet said QUIT when the signal comes.
+	seed := newMessage("someone@example.net", "alice@example.com", "keep me", 1000)
+	if err := sendMX(c.addrs["smtp"], tc, "someone@example.net", []string{"alice@example.com"}, seed.Raw); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := startIdle(c.addrs["imaps"], tc, "alice@example.com", users["alice@example.com"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.c.Close()
+	phone, err := dialPOP3S(c.addrs["pop3s"], tc, "alice@example.com", users["alice@example.com"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	if _, err := phone.cmd("DELE 1"); err != nil {
+		t.Fatal(err)
+	}
+
 	outcomes := shutdownDuringData(t, c.addrs["smtp"], func() {
 		start := time.Now()
 		if err := c.term(shutdownGrace + 5*time.Second); err != nil {
@@ -43,8 +65,32 @@ func TestGracefulShutdownSIGTERM(t *testing.T) {
 		}
 		t.Logf("process exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
 	})
+	select {
+	case <-idle.c.Closed():
+	case <-time.After(time.Second):
+		t.Error("the IDLE session is still open after the server exited")
+	}
+	if err := readUntilClosed(phone, time.Second); err != nil {
+		t.Errorf("POP3 session after the server exited: %v", err)
+	}
+
 	c2 := startChild(t, ini)
-	verifyShutdownOutcomes(t, c2.addrs["imaps"], clientTLS(t, filepath.Join(dir, "data")), outcomes)
+	verifyShutdownOutcomes(t, c2.addrs["imaps"], tc, outcomes)
+	// RFC 1939 §6: deletions happen only in the UPDATE state, after QUIT.
+	ic, err := dialIMAPS(c2.addrs["imaps"], tc, "alice@example.com", users["alice@example.com"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ic.Close()
+	_, msgs, err := fetchAll(ic, "INBOX", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 {
+		t.Errorf("alice's INBOX holds %d messages after a POP3 session was cut before QUIT, want her 1", len(msgs))
+	} else if id, err := checkMessage(msgs[0].Body); err != nil || id != seed.ID {
+		t.Errorf("alice's message: %q %v", id, err)
+	}
 	c2.term(10 * time.Second)
 }
 
