@@ -107,7 +107,8 @@ type Options struct {
 	// Store receives local mail. Required when Directory is set.
 	Store *mailstore.Store
 	// Relay takes remote recipients (submission, trusted networks). Nil:
-	// remote recipients are refused with 550 5.7.1.
+	// remote recipients are refused with 550 5.7.1. Used only with a
+	// Directory (without one there is no local/remote distinction).
 	Relay Relay
 	// AuthLimiter throttles AUTH failures per client IP. Nil: no throttle.
 	AuthLimiter *authlimit.Limiter
