@@ -112,8 +112,9 @@ type Options struct {
 	PollInterval time.Duration
 	// Logger for the store's own warnings; default slog.Default().
 	Logger *slog.Logger
-	// FS lets tests inject failures (disk full, EACCES) into file writes.
-	// Nil uses the real file system.
+	// FS lets tests inject failures (disk full, EACCES) into message file
+	// writes (deliveries and appends); if it also implements Linker, the
+	// delivery hard links go through it too. Nil uses the real file system.
 	FS FS
 }
 
