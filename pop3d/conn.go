@@ -292,15 +292,21 @@ func (c *conn) upgrade(tc *tls.Conn) {
 	c.bw.Reset(deadlineWriter{c})
 }
 
-// redact hides credentials from the command hook.
+// redact hides credentials from the command hook. It works on the raw
+// line, before parsing, so odd separators (a tab) cannot slip a password
+// through: everything after PASS, and after AUTH's mechanism, goes.
 func redact(line string) string {
 	switch {
-	case hasPrefixFold(line, "PASS "):
-		return line[:5] + "<redacted>"
-	case hasPrefixFold(line, "AUTH "):
-		f := strings.Fields(line)
-		if len(f) > 2 {
-			return f[0] + " " + f[1] + " <redacted>"
+	case len(line) > 4 && hasPrefixFold(line, "PASS"):
+		return line[:4] + " <redacted>"
+	case len(line) > 4 && hasPrefixFold(line, "AUTH"):
+		f := strings.Fields(line[4:])
+		if len(f) > 1 || len(f) == 1 && line[4] != ' ' {
+			mech := ""
+			if line[4] == ' ' {
+				mech = " " + f[0]
+			}
+			return line[:4] + mech + " <redacted>"
 		}
 	}
 	return line

@@ -75,3 +75,39 @@ func FuzzParseCommand(f *testing.F) {
 		}
 	})
 }
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"PASS secret":              "PASS <redacted>",
+		"pass two words":           "pass <redacted>",
+		"PASS\tsecret":             "PASS <redacted>",
+		"PASS":                     "PASS",
+		"AUTH PLAIN AGFAYgBj":      "AUTH PLAIN <redacted>",
+		"AUTH PLAIN":               "AUTH PLAIN",
+		"AUTH":                     "AUTH",
+		"AUTH\tPLAIN\tAGFAYgBj":    "AUTH <redacted>",
+		"auth login  YWxpY2U=":     "auth login <redacted>",
+		"USER alice@example.org":   "USER alice@example.org",
+		"PASSWORD is not a verb 1": "PASS <redacted>",
+	} {
+		if got := redact(in); got != want {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzRedact: no argument of PASS or AUTH survives redaction.
+func FuzzRedact(f *testing.F) {
+	f.Add("PASS x", "secret")
+	f.Add("AUTH PLAIN ", "AGFAYgBj")
+	f.Fuzz(func(t *testing.T, prefix, secret string) {
+		if len(secret) < 4 || strings.ContainsAny(secret, " \t\r\n") {
+			return
+		}
+		for _, verb := range []string{"PASS ", "pass\t", "AUTH PLAIN ", "AUTH\t", "auth x "} {
+			if got := redact(verb + prefix + secret); strings.Contains(got, secret) && !strings.Contains(verb, secret) {
+				t.Fatalf("redact(%q) = %q", verb+prefix+secret, got)
+			}
+		}
+	})
+}
