@@ -38,14 +38,15 @@ const (
 
 // testEnv is a running server with its real store and directory.
 type testEnv struct {
-	addr      string
-	srv       *Server
-	store     *mailstore.Store
-	dir       *accounts.Directory
-	cfg       accounts.Config
-	root      string
-	certFile  string // PEM of the self-signed certificate, for real clients
-	clientTLS *tls.Config
+	addr        string
+	srv         *Server
+	store       *mailstore.Store
+	dir         *accounts.Directory
+	cfg         accounts.Config
+	root        string
+	certFile    string // PEM of the self-signed certificate, for real clients
+	clientTLS   *tls.Config
+	implicitTLS bool
 
 	mu    sync.Mutex
 	trace []string // hook calls, in order
@@ -132,6 +133,7 @@ func startServer(t testing.TB, mods ...any) *testEnv {
 		t.Fatal(err)
 	}
 	e.srv = srv
+	e.implicitTLS = opts.TLSMode == TLSImplicit
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +232,11 @@ func (e *testEnv) deliver(t testing.TB, msg string, users ...string) {
 // client logs in with imapclient over STARTTLS.
 func (e *testEnv) client(t testing.TB, user, pw string, h *imapclient.UnilateralDataHandler) *imapclient.Client {
 	t.Helper()
-	c, err := imapclient.DialStartTLS(e.addr, &imapclient.Options{TLSConfig: e.clientTLS, UnilateralDataHandler: h})
+	dial := imapclient.DialStartTLS
+	if e.implicitTLS {
+		dial = imapclient.DialTLS
+	}
+	c, err := dial(e.addr, &imapclient.Options{TLSConfig: e.clientTLS, UnilateralDataHandler: h})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,15 @@ package imapd
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 // needTool finds a real client or skips, except in CI where a missing
@@ -112,5 +116,130 @@ func TestCurl(t *testing.T) {
 				t.Errorf("SEARCH = %q", got)
 			}
 		})
+	}
+}
+
+// mbsync (isync): a full two-way sync of every folder into a local
+// maildir, a second run that changes nothing, then local changes (a new
+// message, a flag) pushed back to the server.
+func TestMbsync(t *testing.T) {
+	mbsync := needTool(t, "mbsync")
+	e := startServer(t, func(o *Options) { o.TLSMode = TLSImplicit; o.AllowInsecureAuth = false })
+	e.deliver(t, testMsg("inbox-one", "1"), alice)
+	e.deliver(t, testMsg("inbox-two", "2"), alice)
+	c := e.client(t, alice, alicePW, nil)
+	if err := c.Create("Projects/Alpha", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	appendMsg(t, c, "Projects/Alpha", testMsg("alpha", "a"), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen}})
+	appendMsg(t, c, "Sent", testMsg("sent-one", "s"), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen, imap.FlagAnswered}})
+
+	work := t.TempDir()
+	host, port, _ := strings.Cut(e.addr, ":")
+	// isync renamed SSLType to TLSType in 1.5.
+	tlsKey := "TLSType"
+	if v, _ := exec.Command(mbsync, "--version").Output(); strings.HasPrefix(string(v), "isync 1.4") || strings.HasPrefix(string(v), "isync 1.3") {
+		tlsKey = "SSLType"
+	}
+	rc := strings.Join([]string{
+		"IMAPAccount test", "Host " + host, "Port " + port, "User " + alice, "Pass " + alicePW,
+		tlsKey + " IMAPS", "CertificateFile " + e.certFile, "",
+		"IMAPStore remote", "Account test", "",
+		"MaildirStore local", "Path " + work + "/mail/", "Inbox " + work + "/mail/INBOX", "SubFolders Verbatim", "",
+		"Channel sync", "Far :remote:", "Near :local:", "Patterns *", "Create Both", "Expunge Both", "SyncState *", "",
+	}, "\n")
+	if err := os.MkdirAll(filepath.Join(work, "mail"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rcFile := filepath.Join(work, "mbsyncrc")
+	if err := os.WriteFile(rcFile, []byte(rc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(what string) {
+		t.Helper()
+		cmd := exec.Command(mbsync, "-c", rcFile, "-a")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("mbsync %s: %v\n%s", what, err, out)
+		}
+	}
+	local := func(folder string) []string {
+		t.Helper()
+		var names []string
+		for _, sub := range []string{"cur", "new"} {
+			ents, _ := os.ReadDir(filepath.Join(work, "mail", folder, sub))
+			for _, de := range ents {
+				names = append(names, sub+"/"+de.Name())
+			}
+		}
+		return names
+	}
+	serverState := func() string {
+		t.Helper()
+		var b strings.Builder
+		list, err := c.List("", "*", nil).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range list {
+			sel, err := c.Select(d.Mailbox, nil).Wait()
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, Envelope: true}).Collect()
+			if err != nil && c.Mailbox().NumMessages > 0 {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%s uidvalidity=%d\n", d.Mailbox, sel.UIDValidity)
+			for _, m := range msgs {
+				fmt.Fprintf(&b, "  %d %s %v\n", m.UID, m.Envelope.Subject, m.Flags)
+			}
+		}
+		if err := c.Unselect().Wait(); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+
+	run("first")
+	if n := len(local("INBOX")); n != 2 {
+		t.Fatalf("local INBOX has %d messages", n)
+	}
+	if n := len(local("Projects/Alpha")); n != 1 {
+		t.Fatalf("local Projects/Alpha has %d messages (%v)", n, local("Projects/Alpha"))
+	}
+	if n := len(local("Sent")); n != 1 || !strings.HasSuffix(local("Sent")[0], ",RS") {
+		t.Fatalf("local Sent: %v", local("Sent"))
+	}
+	before, localBefore := serverState(), local("INBOX")
+
+	run("second")
+	if after := serverState(); after != before {
+		t.Fatalf("second run changed the server:\n%s\nvs\n%s", before, after)
+	}
+	if l := local("INBOX"); strings.Join(l, " ") != strings.Join(localBefore, " ") {
+		t.Fatalf("second run changed the local INBOX: %v vs %v", localBefore, l)
+	}
+
+	// Local changes: flag the first message, drop in a new one.
+	first := filepath.Join(work, "mail", "INBOX", localBefore[0])
+	flagged := first + "F"
+	if !strings.Contains(filepath.Base(first), ":2,") {
+		flagged = first + ":2,F"
+	}
+	if err := os.Rename(first, flagged); err != nil {
+		t.Fatal(err)
+	}
+	newMsg := testMsg("written-locally", "from the maildir")
+	if err := os.WriteFile(filepath.Join(work, "mail", "INBOX", "new", "1700000000.local1.host"), []byte(newMsg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run("third")
+	state := serverState()
+	if !strings.Contains(state, "written-locally") {
+		t.Errorf("new local message not on the server:\n%s", state)
+	}
+	if !strings.Contains(state, "\\Flagged") {
+		t.Errorf("local flag not on the server:\n%s", state)
 	}
 }
