@@ -165,3 +165,25 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestNewRejectsBadOptions: New refuses options it cannot serve with.
+func TestNewRejectsBadOptions(t *testing.T) {
+	env := startServer(t)
+	base := Options{Accounts: env.dir, Store: env.store}
+	for name, mod := range map[string]func(*Options){
+		"no store":         func(o *Options) { o.Store = nil },
+		"TLS without cert": func(o *Options) { o.TLSMode = TLSImplicit },
+		"unknown TLS mode": func(o *Options) { o.TLSMode = 7; o.TLSConfig = env.serverTLS },
+		"negative line":    func(o *Options) { o.MaxLineLength = -1 },
+		"negative bad":     func(o *Options) { o.MaxBadCommands = -3 },
+	} {
+		o := base
+		mod(&o)
+		if _, err := New(o); err == nil {
+			t.Errorf("%s: New accepted %+v", name, o)
+		}
+	}
+	if _, err := New(base); err != nil {
+		t.Fatalf("valid options: %v", err)
+	}
+}

@@ -44,6 +44,10 @@ func New(opts Options) (*Server, error) {
 	if o.TLSMode != TLSNone && o.TLSConfig == nil {
 		return nil, errors.New("pop3d: TLS mode needs a TLSConfig")
 	}
+	if o.MaxLineLength < 16 || o.MaxBadCommands < 1 || o.MaxAuthFailures < 1 {
+		return nil, fmt.Errorf("pop3d: MaxLineLength (%d), MaxBadCommands (%d) and MaxAuthFailures (%d) must be positive",
+			o.MaxLineLength, o.MaxBadCommands, o.MaxAuthFailures)
+	}
 	if o.TLSMode < TLSNone || o.TLSMode > TLSImplicit {
 		return nil, fmt.Errorf("pop3d: unknown TLS mode %d", o.TLSMode)
 	}
