@@ -30,8 +30,9 @@ func (s *session) Data(r io.Reader) error {
 	s.mu.Unlock()
 
 	cmd := "DATA"
-	if _, ok := r.(*io.PipeReader); ok {
+	if pr, ok := r.(*io.PipeReader); ok {
 		cmd = "BDAT" // go-smtp hands BDAT chunks through a pipe
+		defer s.beginBDAT(pr)()
 	}
 	s.command(cmd)
 	id := newID()

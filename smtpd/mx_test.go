@@ -134,6 +134,17 @@ func TestMXTranscripts(t *testing.T) {
 			s(bdat("Subject: x\r\n", false), `^250 2\.0\.0 Continue`),
 			s(bdat("\r\nhello\r\n", true), `^250 2\.0\.0 OK: queued as`),
 		}},
+		{"RSET between BDAT chunks", nil, []step{
+			s("EHLO client.test", `^250-`),
+			s("MAIL FROM:<a@remote.test>", `^250 `),
+			s("RCPT TO:<alice@example.com>", `^250 `),
+			s(bdat("Subject: x\r\n", false), `^250 2\.0\.0 Continue`),
+			s("RSET", `^250 `),
+			s(bdat("\r\nlost\r\n", true), `^502 5\.5\.1`),
+			s("MAIL FROM:<a@remote.test>", `^250 `),
+			s("RCPT TO:<alice@example.com>", `^250 `),
+			s(bdat("Subject: y\r\n\r\nkept\r\n", true), `^250 2\.0\.0 OK`),
+		}},
 		{"BDAT with bare LF", nil, []step{
 			s("EHLO client.test", `^250-`),
 			s("MAIL FROM:<a@remote.test>", `^250 `),

@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -27,6 +28,8 @@ type session struct {
 	afterData bool           // the next Reset is go-smtp's own, not a client RSET
 	spare     *spareDelivery // see spare.go
 	closed    bool           // Logout was called
+	bdatPipe  *io.PipeReader // the BDAT transfer in flight (bdat.go)
+	bdatDone  chan struct{}
 }
 
 // envelope is one transaction's state.
@@ -114,6 +117,7 @@ func (s *session) snapshot() SessionInfo {
 // Reset is called for RSET, a repeated EHLO, and by go-smtp itself after
 // each message.
 func (s *session) Reset() {
+	s.waitBDAT()
 	s.tc.busy.Store(false)
 	s.mu.Lock()
 	s.tx = envelope{}
