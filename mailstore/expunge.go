@@ -29,7 +29,7 @@ func (ix *index) expungeLocked(uids []UID) ([]UID, error) {
 	beforeNew, _ := statStamp(ix.path("new"))
 	var removed []UID
 	gone := map[UID]bool{}
-	resynced := false
+	resyncs := 0
 	dirs := map[string]bool{}
 	for _, uid := range uids {
 		m := ix.find(uid)
@@ -38,8 +38,8 @@ func (ix *index) expungeLocked(uids []UID) ([]UID, error) {
 		}
 		p := ix.msgPath(m)
 		err := os.Remove(p)
-		if errors.Is(err, os.ErrNotExist) && !resynced {
-			resynced = true
+		if errors.Is(err, os.ErrNotExist) && resyncs < 3 {
+			resyncs++
 			if _, serr := ix.syncLocked(true, true); serr != nil {
 				return removed, serr
 			}

@@ -42,9 +42,10 @@ func (f *Folder) SetFlags(uids []UID, op FlagOp, flags []Flag) ([]MessageInfo, e
 	}
 	change := string(append(sys, letters...))
 	before, _ := statStamp(ix.path("cur"))
+	beforeNew, _ := statStamp(ix.path("new"))
 	var out []MessageInfo
 	var changed []UID
-	resynced := false
+	resyncs := 0
 	for _, uid := range uids {
 		m := ix.find(uid)
 		if m == nil {
@@ -56,9 +57,9 @@ func (f *Folder) SetFlags(uids []UID, op FlagOp, flags []Flag) ([]MessageInfo, e
 			continue
 		}
 		err := os.Rename(ix.msgPath(m), ix.path("cur", fileName(m.key, info)))
-		if errors.Is(err, os.ErrNotExist) && !resynced {
+		if errors.Is(err, os.ErrNotExist) && resyncs < 3 {
 			// Renamed or expunged by another process: re-read and retry.
-			resynced = true
+			resyncs++
 			if _, serr := ix.syncLocked(true, true); serr != nil {
 				return nil, serr
 			}
@@ -83,7 +84,7 @@ func (f *Folder) SetFlags(uids []UID, op FlagOp, flags []Flag) ([]MessageInfo, e
 			return nil, fmt.Errorf("mailstore: set flags in %s: %w", f.name, err)
 		}
 		ix.adoptDir(before, "cur")
-		ix.adoptDir(before, "new")
+		ix.adoptDir(beforeNew, "new")
 		f.u.st.hub.publish(Event{User: f.u.st.name, Folder: f.name, Kind: EventFlags, UIDs: changed})
 	}
 	return out, nil

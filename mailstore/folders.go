@@ -91,12 +91,18 @@ func (u *User) Folders() ([]FolderInfo, error) {
 	return out, nil
 }
 
+// folderName checks the store is open and name is valid, and returns the
+// canonical name and its components.
+func (u *User) folderName(name string) (string, []string, error) {
+	if err := u.s.checkOpen(); err != nil {
+		return "", nil, err
+	}
+	return checkFolderName(name)
+}
+
 // CreateFolder creates name (and missing parents). use may be UseNone.
 func (u *User) CreateFolder(name string, use SpecialUse) error {
-	if err := u.s.checkOpen(); err != nil {
-		return err
-	}
-	canon, parts, err := checkFolderName(name)
+	canon, parts, err := u.folderName(name)
 	if err != nil {
 		return err
 	}
@@ -139,10 +145,7 @@ func (u *User) CreateFolder(name string, use SpecialUse) error {
 // folder with children is deleted and its children stay; the name then
 // lists as NoSelect (RFC 3501 §6.3.4), as in Dovecot's Maildir++.
 func (u *User) DeleteFolder(name string) error {
-	if err := u.s.checkOpen(); err != nil {
-		return err
-	}
-	canon, parts, err := checkFolderName(name)
+	canon, parts, err := u.folderName(name)
 	if err != nil {
 		return err
 	}
@@ -179,10 +182,7 @@ func (u *User) DeleteFolder(name string) error {
 // RenameFolder renames a folder and its children. Renaming INBOX moves its
 // messages into a new folder and leaves INBOX empty (RFC 3501 §6.3.5).
 func (u *User) RenameFolder(oldName, newName string) error {
-	if err := u.s.checkOpen(); err != nil {
-		return err
-	}
-	oldCanon, oldParts, err := checkFolderName(oldName)
+	oldCanon, _, err := u.folderName(oldName)
 	if err != nil {
 		return err
 	}
@@ -219,7 +219,6 @@ func (u *User) RenameFolder(oldName, newName string) error {
 	if len(moves) == 0 {
 		return fmt.Errorf("%w: %s", ErrNoSuchFolder, oldCanon)
 	}
-	_ = oldParts
 	var dropped []string
 	for _, mv := range moves {
 		_, from, _ := st.folderDir(mv[0])

@@ -98,10 +98,7 @@ func (st *userState) writeSubscriptions(subs map[string]bool) error {
 // SetSubscribed subscribes or unsubscribes name (kept in Dovecot's
 // "subscriptions" file). Unknown names may be subscribed (RFC 3501 §6.3.6).
 func (u *User) SetSubscribed(name string, on bool) error {
-	if err := u.s.checkOpen(); err != nil {
-		return err
-	}
-	canon, _, err := checkFolderName(name)
+	canon, _, err := u.folderName(name)
 	if err != nil {
 		return err
 	}
