@@ -175,6 +175,11 @@ S: +OK
 C: NOOP
 S= +OK
 `)
+	cfg.Users[0].Disabled = true // bob disabled
+	if err := env.dir.Update(cfg); err != nil {
+		t.Fatal(err)
+	}
+	cb.expectClosed()
 	if _, msgs := env.inbox(alice); len(msgs) != 3 {
 		t.Fatalf("%d messages after removal, want 3", len(msgs))
 	}
