@@ -13,7 +13,7 @@ import (
 // source and new destination UIDs pairwise (for COPYUID). Files are
 // hard-linked (same file system), falling back to a byte copy.
 func (f *Folder) CopyTo(uids []UID, dest *Folder) (src, dst []UID, err error) {
-	return f.copyTo(uids, dest)
+	return f.copyTo(uids, dest, false)
 }
 
 type copySrc struct {
@@ -27,7 +27,9 @@ type copySrc struct {
 	date  int64
 }
 
-func (f *Folder) copyTo(uids []UID, dest *Folder) (src, dst []UID, err error) {
+// copyTo copies; for a move (usage does not grow) the quota is not checked,
+// so a user over quota can still move mail to Trash.
+func (f *Folder) copyTo(uids []UID, dest *Folder, move bool) (src, dst []UID, err error) {
 	if dest.u.st != f.u.st {
 		return nil, nil, fmt.Errorf("mailstore: copy between users: %w", ErrNotPermitted)
 	}
@@ -62,8 +64,10 @@ func (f *Folder) copyTo(uids []UID, dest *Folder) (src, dst []UID, err error) {
 	for _, c := range items {
 		total += c.size
 	}
-	if err := f.u.st.checkQuota(total, true); err != nil {
-		return nil, nil, err
+	if !move {
+		if err := f.u.st.checkQuota(total, true); err != nil {
+			return nil, nil, err
+		}
 	}
 	dix, err := dest.lock()
 	if err != nil {
@@ -142,7 +146,7 @@ func (f *Folder) placeCopy(c copySrc, target string) error {
 
 // MoveTo moves uids to dest (copy then expunge, durable), for MOVE.
 func (f *Folder) MoveTo(uids []UID, dest *Folder) (src, dst []UID, err error) {
-	src, dst, err = f.copyTo(uids, dest)
+	src, dst, err = f.copyTo(uids, dest, true)
 	if err != nil || len(src) == 0 {
 		return src, dst, err
 	}

@@ -184,13 +184,23 @@ func TestQuota(t *testing.T) {
 	if _, err := mustFolder(t, u, "Sent").Append(strings.NewReader("x"), nil, time.Time{}); !errors.Is(err, ErrQuota) {
 		t.Fatalf("append over quota: %v", err)
 	}
+	// Over quota, mail can still be moved (to Trash), not copied.
+	inboxF := mustFolder(t, u, Inbox)
+	im := mustSync(t, inboxF)
+	trash := mustFolder(t, u, "Trash")
+	if _, _, err := inboxF.CopyTo([]UID{im[0].UID}, trash); !errors.Is(err, ErrQuota) {
+		t.Fatalf("copy over quota: %v", err)
+	}
+	if _, _, err := inboxF.MoveTo([]UID{im[0].UID}, trash); err != nil {
+		t.Fatalf("move over quota: %v", err)
+	}
 	bytes, n, err := u.Usage()
 	if err != nil || bytes != 1200 || n != 3 {
 		t.Fatalf("usage %d %d %v", bytes, n, err)
 	}
 	// Space freed behind our back (a file removed by hand) is noticed.
-	names := filesIn(t, filepath.Join(root, "x.test", "q", "new"))
-	os.Remove(filepath.Join(root, "x.test", "q", "new", names[0]))
+	names := filesIn(t, filepath.Join(root, "x.test", "q", ".Trash", "cur"))
+	os.Remove(filepath.Join(root, "x.test", "q", ".Trash", "cur", names[0]))
 	if bytes, n, _ := u.Usage(); bytes != 800 || n != 2 {
 		t.Fatalf("usage after removal %d %d", bytes, n)
 	}
