@@ -116,7 +116,11 @@ func replyError(se *smtp.SMTPError, host string) *deliveryError {
 	status := fmt.Sprintf("%d.0.0", class)
 	ec := se.EnhancedCode
 	if ec != smtp.EnhancedCodeNotSet && ec != smtp.NoEnhancedCode && ec[0] == class {
-		status = fmt.Sprintf("%d.%d.%d", ec[0], ec[1], ec[2])
+		// go-smtp takes any integers (Atoi): keep only what RFC 3463 §2
+		// allows, 1 to 3 digits, so the envelope can store it.
+		if s := fmt.Sprintf("%d.%d.%d", ec[0], ec[1], ec[2]); validStatus(s) {
+			status = s
+		}
 	}
 	text := oneLine(se.Message)
 	if ec != smtp.EnhancedCodeNotSet && ec != smtp.NoEnhancedCode {

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // outcome is what one attempt did for one recipient.
@@ -132,7 +133,19 @@ func (q *Queue) record(ctx context.Context, e *Envelope, res map[string]outcome)
 		if r == nil || (cut && o.state == StatePending) {
 			continue // a cut-off attempt is no attempt
 		}
-		r.State, r.Status, r.RemoteMTA, r.Diagnostic, r.TLS, r.Updated = o.state, o.status, o.remote, o.diag, o.tls, now
+		if !validStatus(o.status) {
+			// Defence in depth: what the envelope parser refuses must
+			// never be saved, or the message is stuck for good.
+			switch o.state {
+			case StateDelivered:
+				o.status = "2.0.0"
+			case StateFailed:
+				o.status = "5.0.0"
+			default:
+				o.status = "4.0.0"
+			}
+		}
+		r.State, r.Status, r.RemoteMTA, r.Diagnostic, r.TLS, r.Updated = o.state, o.status, oneLine(o.remote), oneLine(o.diag), o.tls, now
 		q.log.Info("delivery", "id", e.ID, "rcpt", addr, "state", o.state, "status", o.status, "remote", o.remote, "tls", o.tls, "diag", o.diag)
 	}
 	return q.spool.writeEnvelope(e)
@@ -305,7 +318,20 @@ func (p permanentError) Error() string   { return p.err.Error() }
 func (p permanentError) Unwrap() error   { return p.err }
 func (p permanentError) Temporary() bool { return false }
 
-// oneLine folds a multi-line reply into one line for a DSN field.
+// oneLine folds a multi-line reply into one line for a DSN field, and
+// makes foreign text (a remote's reply, an error message) safe to store
+// and print: invalid UTF-8, control characters (C0, DEL, C1) and U+FFFD
+// become '?'. The envelope parser refuses such characters, so one odd
+// reply must never reach the envelope file.
 func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			return ' '
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError:
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
 	return strings.Join(strings.Fields(s), " ")
 }
