@@ -36,13 +36,13 @@ func decodeCached(b []byte) (*imap.Envelope, imap.BodyStructure, error) {
 	if len(b) == 0 || b[0] != cacheVersion {
 		return nil, nil, errCorruptCache
 	}
-	d := decoder{b: b[1:]}
+	d := decoder{s: string(b[1:])}
 	env := d.envelope()
 	bs := d.body(0)
 	if d.err != nil {
 		return nil, nil, d.err
 	}
-	if len(d.b) != 0 {
+	if len(d.s) != 0 {
 		return nil, nil, errCorruptCache
 	}
 	return env, bs, nil
@@ -54,9 +54,39 @@ func decodeCachedEnvelope(b []byte) (*imap.Envelope, error) {
 	if len(b) == 0 || b[0] != cacheVersion {
 		return nil, errCorruptCache
 	}
-	d := decoder{b: b[1:]}
+	d := decoder{s: string(b[1:])}
 	env := d.envelope()
 	return env, d.err
+}
+
+// decodeCachedSubject returns just the raw subject (the second field), for
+// SEARCH SUBJECT without decoding the rest.
+func decodeCachedSubject(b []byte) (string, error) {
+	if len(b) < 2 || b[0] != cacheVersion {
+		return "", errCorruptCache
+	}
+	b = b[1:]
+	skip := func() bool { // one varint
+		_, n := binary.Uvarint(b)
+		if n <= 0 {
+			return false
+		}
+		b = b[n:]
+		return true
+	}
+	if b[0] == 1 {
+		b = b[1:]
+		if !skip() || !skip() {
+			return "", errCorruptCache
+		}
+	} else {
+		b = b[1:]
+	}
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return "", errCorruptCache
+	}
+	return string(b[k : k+int(n)]), nil
 }
 
 type encoder struct{ b []byte }
@@ -167,8 +197,11 @@ func (e *encoder) body(bs imap.BodyStructure) {
 	}
 }
 
+// decoder reads from one string made of the whole entry, so every string
+// field is a substring of it: one allocation per entry instead of one per
+// field (FETCH ENVELOPE on 100,000 messages is dominated by allocation).
 type decoder struct {
-	b   []byte
+	s   string
 	err error
 }
 
@@ -176,36 +209,42 @@ func (d *decoder) fail() {
 	if d.err == nil {
 		d.err = errCorruptCache
 	}
-	d.b = nil
+	d.s = ""
 }
 
 func (d *decoder) uint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
+	var v uint64
+	for i := 0; i < len(d.s) && i < binary.MaxVarintLen64; i++ {
+		c := d.s[i]
+		if i == binary.MaxVarintLen64-1 && c > 1 {
+			break // overflow
+		}
+		v |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			d.s = d.s[i+1:]
+			return v
+		}
 	}
-	d.b = d.b[n:]
-	return v
+	d.fail()
+	return 0
 }
 
 func (d *decoder) int() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
+	u := d.uint()
+	v := int64(u >> 1)
+	if u&1 != 0 {
+		v = ^v
 	}
-	d.b = d.b[n:]
 	return v
 }
 
 func (d *decoder) byte() byte {
-	if len(d.b) == 0 {
+	if len(d.s) == 0 {
 		d.fail()
 		return 0
 	}
-	c := d.b[0]
-	d.b = d.b[1:]
+	c := d.s[0]
+	d.s = d.s[1:]
 	return c
 }
 
@@ -213,7 +252,7 @@ func (d *decoder) byte() byte {
 // at least one octet), so a forged count cannot make us allocate much.
 func (d *decoder) count() int {
 	n := d.uint()
-	if n > uint64(len(d.b)) {
+	if n > uint64(len(d.s)) {
 		d.fail()
 		return 0
 	}
@@ -222,9 +261,9 @@ func (d *decoder) count() int {
 
 func (d *decoder) str() string {
 	n := d.count()
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
+	v := d.s[:n]
+	d.s = d.s[n:]
+	return v
 }
 
 func (d *decoder) strs() []string {

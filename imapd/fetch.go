@@ -80,7 +80,8 @@ func (sess *session) fetchOne(w *imapserver.FetchWriter, v *view, i int, options
 		rw.WriteUID(imap.UID(m.UID))
 	}
 	if sendFlags {
-		rw.WriteFlags(imapFlags(m))
+		sess.flagBuf = appendIMAPFlags(sess.flagBuf[:0], m)
+		rw.WriteFlags(sess.flagBuf) // written at once: the buffer can be reused
 	}
 	if options.InternalDate {
 		rw.WriteInternalDate(m.InternalDate)

@@ -18,9 +18,13 @@ func FuzzDecodeCached(f *testing.F) {
 	}
 	f.Add([]byte{cacheVersion, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		subj, serr := decodeCachedSubject(b)
 		env, bs, err := decodeCached(b)
 		if err != nil {
 			return
+		}
+		if serr != nil || subj != env.Subject {
+			t.Fatalf("subject fast path %q (%v), full decode %q", subj, serr, env.Subject)
 		}
 		again := encodeCached(env, bs)
 		env2, bs2, err := decodeCached(again)

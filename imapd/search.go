@@ -202,6 +202,13 @@ func (mc *msgCtx) envelope() (*imap.Envelope, error) {
 // any message that has the field.
 func (mc *msgCtx) matchHeader(key, value string) (bool, error) {
 	want := strings.ToLower(value)
+	if strings.EqualFold(key, "subject") {
+		if b, ok := mc.v.folder.Cached(mc.msg().UID, cacheKey); ok {
+			if subj, err := decodeCachedSubject(b); err == nil {
+				return containsFold(decodeWords(subj), value) && (value != "" || subj != ""), nil
+			}
+		}
+	}
 	switch strings.ToLower(key) {
 	case "subject", "from", "to", "cc", "bcc":
 		env, err := mc.envelope()
@@ -265,6 +272,30 @@ func (mc *msgCtx) load() error {
 }
 
 var wordDecoder = mime.WordDecoder{CharsetReader: identityCharset}
+
+// containsFold reports whether needle occurs in hay ignoring case, without
+// allocating when both are ASCII (the common SEARCH case).
+func containsFold(hay, needle string) bool {
+	if !isASCII(hay) || !isASCII(needle) {
+		return strings.Contains(strings.ToLower(hay), strings.ToLower(needle))
+	}
+	n := len(needle)
+	for i := 0; i+n <= len(hay); i++ {
+		if strings.EqualFold(hay[i:i+n], needle) {
+			return true
+		}
+	}
+	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
 
 func decodeWords(s string) string {
 	if !strings.Contains(s, "=?") {

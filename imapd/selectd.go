@@ -177,7 +177,10 @@ func (sess *session) flushUpdates(w *imapserver.UpdateWriter, allowExpunge bool)
 
 // imapFlags is a message's flags as IMAP sends them, with \Recent.
 func imapFlags(m *mailstore.MessageInfo) []imap.Flag {
-	flags := make([]imap.Flag, 0, len(m.Flags)+1)
+	return appendIMAPFlags(make([]imap.Flag, 0, len(m.Flags)+1), m)
+}
+
+func appendIMAPFlags(flags []imap.Flag, m *mailstore.MessageInfo) []imap.Flag {
 	for _, f := range m.Flags {
 		flags = append(flags, imap.Flag(f))
 	}

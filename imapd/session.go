@@ -34,6 +34,7 @@ type session struct {
 
 	sel       *view           // selected folder, nil in authenticated state
 	searchRes []mailstore.UID // SEARCHRES saved result (RFC 5182)
+	flagBuf   []imap.Flag     // FETCH FLAGS scratch, reused per message
 }
 
 var (
