@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -27,6 +28,7 @@ func (q *Queue) tryHost(ctx context.Context, e *Envelope, host, addr, port strin
 		return de
 	}
 	defer conn.Close()
+	conn = &writeTimeoutConn{Conn: conn, timeout: q.opts.CommandTimeout}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
@@ -168,4 +170,18 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// writeTimeoutConn bounds every write. go-smtp puts deadlines on commands
+// and replies but none on the message itself, so a remote that stops
+// reading in DATA would hold a worker until shutdown (RFC 5321 §4.5.3.2.5
+// gives a data block 3 minutes).
+type writeTimeoutConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *writeTimeoutConn) Write(p []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	return c.Conn.Write(p)
 }

@@ -1,0 +1,82 @@
+package relay
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// stallingMX answers like an MX up to DATA's 354, then stops reading:
+// once the socket buffers fill, every write of the message blocks.
+func stallingMX(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.(*net.TCPConn).SetReadBuffer(4096)
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go func() {
+				br := bufio.NewReader(c)
+				c.Write([]byte("220 stall.test ESMTP\r\n"))
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
+					case strings.HasPrefix(cmd, "EHLO"):
+						c.Write([]byte("250-stall.test\r\n250 8BITMIME\r\n"))
+					case cmd == "DATA":
+						c.Write([]byte("354 go ahead\r\n"))
+						return // and never read again
+					default:
+						c.Write([]byte("250 ok\r\n"))
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// A remote that stops reading in the middle of DATA must cost a worker
+// one timeout, not the worker for good (RFC 5321 §4.5.3.2.5: 3 minutes
+// per data block).
+func TestStalledDataTimesOut(t *testing.T) {
+	d := startDNS(t)
+	port := stallingMX(t)
+	d.add(t, "remote.test. 60 IN MX 10 mx1.remote.test.", "mx1.remote.test. 60 IN A 127.0.0.1")
+	o := testOptions(t.TempDir(), d, port)
+	o.CommandTimeout = 500 * time.Millisecond
+	o.RetrySchedule = []time.Duration{time.Hour}
+	q := startQueue(t, o)
+	big := testMessage("alice@local.test", "m1@test") + strings.Repeat(strings.Repeat("x", 998)+"\r\n", 16<<10)
+	id := enqueue(t, q, "alice@local.test", []string{"bob@remote.test"}, big)
+	waitFor(t, "the attempt to end", func() bool { i, err := q.Show(id); return err == nil && i.Attempts > 0 })
+	i, _ := q.Show(id)
+	if r := i.Recipients[0]; r.State != StatePending || !strings.HasPrefix(r.Status, "4.") {
+		t.Errorf("recipient after a stalled DATA = %+v, want pending 4.x.x", r)
+	}
+}
