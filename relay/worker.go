@@ -191,8 +191,9 @@ func (q *Queue) deliverLocal(ctx context.Context, e *Envelope, rcpts []string, m
 	o := outcome{state: StateDelivered, status: "2.0.0", remote: q.opts.Hostname}
 	if err != nil {
 		o = outcome{state: StatePending, status: "4.0.0", remote: q.opts.Hostname, diag: "x-mailsuite; local delivery: " + oneLine(err.Error())}
-		var t interface{ Temporary() bool }
-		if errors.As(err, &t) && !t.Temporary() {
+		// Only Permanent fails for good: syscall.Errno also has a
+		// Temporary method, false for ENOSPC and EIO, which are not final.
+		if errors.As(err, new(permanentError)) {
 			o.state, o.status = StateFailed, "5.0.0"
 		}
 	}
