@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 	gosasl "github.com/emersion/go-sasl"
 
 	"github.com/mailsuite/mailsuite/accounts"
@@ -82,8 +81,9 @@ func (a *saslAuth) Next(response []byte) ([]byte, bool, error) {
 		if !errors.Is(err, accounts.ErrAuthFailed) {
 			// Malformed SASL payloads are failed logins, not server bugs.
 			sess.srv.log.Info("SASL exchange failed", "session", sess.id, "mech", a.mech, "err", err)
+			err = fmt.Errorf("%w: %v", accounts.ErrAuthFailed, err)
 		}
-		return nil, false, imapserver.ErrAuthFailed
+		return nil, false, sess.reply("authenticate", err)
 	}
 	if !done {
 		return challenge, false, nil

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -99,6 +100,23 @@ func (bc *benchConn) do(b *testing.B, cmd string) int {
 	}
 }
 
+// cpuTime is the process's user+system CPU time: on a shared, loaded
+// machine it says more than wall time (it includes the small client here).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// withCPU reports CPU time per op beside wall time.
+func withCPU(f func(b *testing.B)) func(b *testing.B) {
+	return func(b *testing.B) {
+		c0 := cpuTime()
+		f(b)
+		b.ReportMetric(float64((cpuTime()-c0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	}
+}
+
 func BenchmarkFolder(b *testing.B) {
 	for _, n := range []int{10000, 100000} {
 		if testing.Short() && n > 10000 {
@@ -109,61 +127,65 @@ func BenchmarkFolder(b *testing.B) {
 		fillFolder(b, e, n)
 		login := `LOGIN alice@example.org "` + alicePW + `"`
 
-		b.Run(fmt.Sprintf("%dk/LOGIN+SELECT-first", n/1000), func(b *testing.B) {
-			// The first SELECT ever: the store indexes n files it has
-			// never seen (assigns UIDs, writes dovecot-uidlist).
-			b.N = 1
-			bc := dialBench(b, e.addr)
-			bc.do(b, login)
-			bc.do(b, "SELECT INBOX")
-			bc.c.Close()
-		})
+		// First-time costs happen once, so they are measured here and
+		// reported as metrics (a sub-benchmark body may run several times).
+		// LOGIN+SELECT-first: the store indexes n files it has never seen
+		// (assigns UIDs, writes dovecot-uidlist). FETCH-ENVELOPE-cold:
+		// every file is parsed and our cache filled.
+		start, cpu0 := time.Now(), cpuTime()
 		bc := dialBench(b, e.addr)
 		bc.do(b, login)
 		bc.do(b, "SELECT INBOX")
-		b.Run(fmt.Sprintf("%dk/FETCH-ENVELOPE-cold", n/1000), func(b *testing.B) {
-			// Parses every file and fills the cache: first time only.
-			b.N = 1
-			if got := bc.do(b, "FETCH 1:* (ENVELOPE)"); got != n {
-				b.Fatalf("%d responses", got)
-			}
+		firstSelect, firstSelectCPU := time.Since(start), cpuTime()-cpu0
+		start, cpu0 = time.Now(), cpuTime()
+		if got := bc.do(b, "FETCH 1:* (ENVELOPE)"); got != n {
+			b.Fatalf("%d responses", got)
+		}
+		coldEnv, coldEnvCPU := time.Since(start), cpuTime()-cpu0
+		b.Run(fmt.Sprintf("%dk/LOGIN+SELECT-first", n/1000), func(b *testing.B) {
+			b.ReportMetric(float64(firstSelect.Milliseconds()), "ms-once")
+			b.ReportMetric(float64(firstSelectCPU.Milliseconds()), "cpu-ms-once")
 		})
-		b.Run(fmt.Sprintf("%dk/LOGIN+SELECT", n/1000), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%dk/FETCH-ENVELOPE-cold", n/1000), func(b *testing.B) {
+			b.ReportMetric(float64(coldEnv.Milliseconds()), "ms-once")
+			b.ReportMetric(float64(coldEnvCPU.Milliseconds()), "cpu-ms-once")
+		})
+		b.Run(fmt.Sprintf("%dk/LOGIN+SELECT", n/1000), withCPU(func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				c := dialBench(b, e.addr)
 				c.do(b, login)
 				c.do(b, "SELECT INBOX")
 				c.c.Close()
 			}
-		})
-		b.Run(fmt.Sprintf("%dk/UID-FETCH-FLAGS", n/1000), func(b *testing.B) {
+		}))
+		b.Run(fmt.Sprintf("%dk/UID-FETCH-FLAGS", n/1000), withCPU(func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				if got := bc.do(b, "UID FETCH 1:* (FLAGS)"); got != n {
 					b.Fatalf("%d responses", got)
 				}
 			}
-		})
-		b.Run(fmt.Sprintf("%dk/FETCH-ENVELOPE", n/1000), func(b *testing.B) {
+		}))
+		b.Run(fmt.Sprintf("%dk/FETCH-ENVELOPE", n/1000), withCPU(func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				if got := bc.do(b, "FETCH 1:* (ENVELOPE)"); got != n {
 					b.Fatalf("%d responses", got)
 				}
 			}
-		})
-		b.Run(fmt.Sprintf("%dk/FETCH-BODYSTRUCTURE", n/1000), func(b *testing.B) {
+		}))
+		b.Run(fmt.Sprintf("%dk/FETCH-BODYSTRUCTURE", n/1000), withCPU(func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				if got := bc.do(b, "FETCH 1:* (BODYSTRUCTURE)"); got != n {
 					b.Fatalf("%d responses", got)
 				}
 			}
-		})
-		b.Run(fmt.Sprintf("%dk/UID-SEARCH-SUBJECT", n/1000), func(b *testing.B) {
+		}))
+		b.Run(fmt.Sprintf("%dk/UID-SEARCH-SUBJECT", n/1000), withCPU(func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				if got := bc.do(b, `UID SEARCH SUBJECT "topic 7"`); got != 1 {
 					b.Fatalf("%d responses", got)
 				}
 			}
-		})
+		}))
 		bc.c.Close()
 	}
 }

@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/emersion/go-imap/v2"
@@ -149,6 +150,12 @@ func (sess *session) flushUpdates(w *imapserver.UpdateWriter, allowExpunge bool)
 		return nil
 	}
 	cur, err := v.folder.Sync()
+	if errors.Is(err, mailstore.ErrNoSuchFolder) {
+		// Deleted (or renamed) by another session: as Dovecot does, end
+		// the session rather than invent EXPUNGEs (RFC 3501 §7.1.5).
+		sess.conn.Bye("Selected mailbox was deleted, have to disconnect")
+		return fmt.Errorf("selected folder %q vanished: %w", v.name, err)
+	}
 	if err != nil {
 		return sess.reply("poll", fmt.Errorf("syncing %q: %w", v.name, err))
 	}

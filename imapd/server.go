@@ -271,7 +271,9 @@ func (s *Server) removeSession(sess *session) {
 type slogPrintf struct{ l *slog.Logger }
 
 func (p slogPrintf) Printf(format string, args ...any) {
-	p.l.Warn("go-imap: " + fmt.Sprintf(format, args...))
+	// go-imap logs client mistakes and dropped connections here; they are
+	// not our errors (those are logged once by session.reply).
+	p.l.Info("go-imap: " + fmt.Sprintf(format, args...))
 }
 
 // chanListener is a net.Listener fed by Server.Serve, so one accept loop
