@@ -146,7 +146,11 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	s.command(cmd)
 	err := s.mail(from, opts)
-	return s.answer(cmd, err, fmt.Sprintf("250 2.0.0 Roger, accepting mail from <%v>", from), s.info.ID)
+	var ok string
+	if s.srv.opts.Hooks.OnReply != nil { // a nil hook costs nothing
+		ok = fmt.Sprintf("250 2.0.0 Roger, accepting mail from <%v>", from)
+	}
+	return s.answer(cmd, err, ok, s.info.ID)
 }
 
 func (s *session) mail(from string, opts *smtp.MailOptions) error {
@@ -188,7 +192,11 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	cmd := "RCPT TO:<" + to + ">"
 	s.command(cmd)
 	err := s.rcpt(to)
-	return s.answer(cmd, err, fmt.Sprintf("250 2.0.0 I'll make sure <%v> gets this", to), s.info.ID)
+	var ok string
+	if s.srv.opts.Hooks.OnReply != nil {
+		ok = fmt.Sprintf("250 2.0.0 I'll make sure <%v> gets this", to)
+	}
+	return s.answer(cmd, err, ok, s.info.ID)
 }
 
 func (s *session) rcpt(to string) error {
