@@ -20,7 +20,7 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-msgauth/dkim"
@@ -184,16 +184,27 @@ func (q *Queue) signingKey(domain string) (selector string, key crypto.Signer, e
 		}
 	}
 	matches, err := filepath.Glob(filepath.Join(q.opts.DataDir, "dkim", domain+".*.key"))
-	if err != nil || len(matches) == 0 {
+	if err != nil {
 		return "", nil, err
 	}
-	sort.Strings(matches)
-	last := matches[len(matches)-1]
-	selector = strings.TrimSuffix(strings.TrimPrefix(filepath.Base(last), domain+"."), ".key")
-	if strings.Contains(selector, ".") || !dnsLabels(selector) {
-		return "", nil, nil // a key of a sub-domain, not ours
+	// The glob also matches keys of longer domains (example.com.au's for
+	// example.com): only a one-label selector is this domain's.
+	var sels []string
+	for _, m := range matches {
+		sel := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(m), domain+"."), ".key")
+		if !strings.Contains(sel, ".") && dnsLabels(sel) {
+			sels = append(sels, sel)
+		}
 	}
-	key, err = loadKey(last)
+	if len(sels) == 0 {
+		return "", nil, nil
+	}
+	selector = slices.Max(sels)
+	path, err := keyPath(q.opts.DataDir, domain, selector)
+	if err != nil {
+		return "", nil, err
+	}
+	key, err = loadKey(path)
 	return selector, key, err
 }
 
