@@ -1,11 +1,13 @@
 package smtpd
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -297,5 +299,35 @@ func TestMultiRecipientHardLinks(t *testing.T) {
 	}
 	if m := env.inbox(t, "alice@example.com")[0]; strings.Contains(m, "\tfor <") {
 		t.Errorf("Received names a recipient of a multi-recipient message:\n%s", m)
+	}
+}
+
+func TestReverseDNSInReceived(t *testing.T) {
+	var lookups atomic.Int32
+	env := startServer(t, func(o *Options) {
+		o.LookupAddr = func(_ context.Context, addr string) ([]string, error) {
+			lookups.Add(1)
+			if addr != "127.0.0.1" {
+				t.Errorf("looked up %q", addr)
+			}
+			return []string{"client.example.net."}, nil
+		}
+	})
+	steps := []step{s("EHLO client.test", `^250-`)}
+	for range 2 {
+		steps = append(steps,
+			s("MAIL FROM:<a@remote.test>", `^250 `),
+			s("RCPT TO:<alice@example.com>", `^250 `),
+			s("DATA", `^354 `),
+			s(msg("a@remote.test", "alice@example.com", "x", "y"), `^250 `))
+	}
+	transcript(t, env.addr, false, steps...)
+	for _, m := range env.inbox(t, "alice@example.com") {
+		if !strings.Contains(m, "Received: from client.test (client.example.net [127.0.0.1])\r\n") {
+			t.Errorf("Received lacks the reverse name:\n%s", m)
+		}
+	}
+	if n := lookups.Load(); n != 1 {
+		t.Errorf("%d lookups for one connection, want 1", n)
 	}
 }
