@@ -14,6 +14,20 @@
 // failure throttling (internal/authlimit), the maildir format, UIDs or
 // folder-name safety (mailstore): it asks them.
 //
+// Capabilities advertised (go-imap adds some by connection state):
+// IMAP4rev1, IMAP4rev2, SASL-IR, LITERAL-, STARTTLS (before TLS, when
+// offered), LOGINDISABLED (before TLS) or AUTH=PLAIN AUTH=LOGIN
+// AUTH=CRAM-MD5; once authenticated also IDLE, UNSELECT, ENABLE,
+// UTF8=ACCEPT, NAMESPACE, UIDPLUS, ESEARCH, SEARCHRES, LIST-EXTENDED,
+// LIST-STATUS, MOVE, STATUS=SIZE, BINARY, CHILDREN, SPECIAL-USE,
+// CREATE-SPECIAL-USE, LITERAL+ and APPENDLIMIT=n.
+//
+// Not offered, because go-imap v2.0.0-beta.8's server does not parse the
+// commands or modifiers (they cannot be added from a Session): ID, CONDSTORE
+// and QRESYNC (no MODSEQ/CHANGEDSINCE/VANISHED; the store has no modseqs
+// either), QUOTA (no GETQUOTA/GETQUOTAROOT), SORT, THREAD, COMPRESS=DEFLATE.
+// UNAUTHENTICATE is left out on purpose (clients do not use it).
+//
 // Invariants:
 //   - Never write to the client while holding a store lock: all store calls
 //     return before a response is written.

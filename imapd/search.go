@@ -334,17 +334,7 @@ func day(t time.Time) time.Time {
 
 func inSeqSet(set imap.SeqSet, seq, last uint32) bool {
 	for _, r := range set {
-		lo, hi := r.Start, r.Stop
-		if lo == 0 {
-			lo = last
-		}
-		if hi == 0 {
-			hi = last
-		}
-		if lo > hi {
-			lo, hi = hi, lo
-		}
-		if seq >= lo && seq <= hi {
+		if lo, hi := span(r.Start, r.Stop, last); seq >= lo && seq <= hi {
 			return true
 		}
 	}
@@ -353,17 +343,7 @@ func inSeqSet(set imap.SeqSet, seq, last uint32) bool {
 
 func inUIDSet(set imap.UIDSet, uid, last mailstore.UID) bool {
 	for _, r := range set {
-		lo, hi := mailstore.UID(r.Start), mailstore.UID(r.Stop)
-		if lo == 0 {
-			lo = last
-		}
-		if hi == 0 {
-			hi = last
-		}
-		if lo > hi {
-			lo, hi = hi, lo
-		}
-		if uid >= lo && uid <= hi {
+		if lo, hi := span(uint32(r.Start), uint32(r.Stop), uint32(last)); uint32(uid) >= lo && uint32(uid) <= hi {
 			return true
 		}
 	}

@@ -56,16 +56,7 @@ func (v *view) resolve(set imap.NumSet, searchRes []mailstore.UID) []int {
 	switch set := set.(type) {
 	case imap.SeqSet:
 		for _, r := range set {
-			lo, hi := r.Start, r.Stop
-			if lo == 0 {
-				lo = uint32(n)
-			}
-			if hi == 0 {
-				hi = uint32(n)
-			}
-			if lo > hi {
-				lo, hi = hi, lo
-			}
+			lo, hi := span(r.Start, r.Stop, uint32(n))
 			for s := lo; s <= hi && s <= uint32(n); s++ {
 				idx = append(idx, int(s)-1)
 			}
@@ -81,16 +72,8 @@ func (v *view) resolve(set imap.NumSet, searchRes []mailstore.UID) []int {
 		}
 		last := v.msgs[n-1].UID
 		for _, r := range set {
-			lo, hi := mailstore.UID(r.Start), mailstore.UID(r.Stop)
-			if lo == 0 {
-				lo = last
-			}
-			if hi == 0 {
-				hi = last
-			}
-			if lo > hi {
-				lo, hi = hi, lo
-			}
+			l, h := span(uint32(r.Start), uint32(r.Stop), uint32(last))
+			lo, hi := mailstore.UID(l), mailstore.UID(h)
 			i := sort.Search(n, func(i int) bool { return v.msgs[i].UID >= lo })
 			for ; i < n && v.msgs[i].UID <= hi; i++ {
 				idx = append(idx, i)
@@ -102,6 +85,21 @@ func (v *view) resolve(set imap.NumSet, searchRes []mailstore.UID) []int {
 		idx = slices.Compact(idx)
 	}
 	return idx
+}
+
+// span turns a range of a sequence or UID set into bounds: 0 stands for
+// "*", the last number in use, and n:m equals m:n (RFC 3501 §9, seq-range).
+func span(start, stop, last uint32) (lo, hi uint32) {
+	if start == 0 {
+		start = last
+	}
+	if stop == 0 {
+		stop = last
+	}
+	if start > stop {
+		start, stop = stop, start
+	}
+	return start, stop
 }
 
 // update is what reconcile found: expunged sequence numbers in the order
