@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsuite/mailsuite/accounts"
 	"github.com/mailsuite/mailsuite/internal/authlimit"
 )
 
@@ -259,17 +260,28 @@ func TestAuthThrottle(t *testing.T) {
 }
 
 func TestRemovedUserSessionCloses(t *testing.T) {
-	env := startServer(t, submission(t))
-	c := transcript(t, env.addr, false, tlsAuth("bob@example.com", "bobpw")...)
-	cfg := testConfig()
-	cfg.Users = cfg.Users[:1] // only alice remains
-	cfg.Aliases = nil
-	if err := env.dir.Update(cfg); err != nil {
-		t.Fatalf("Update: %v", err)
-	}
-	c.conn.SetDeadline(time.Now().Add(5 * time.Second))
-	c.conn.Write([]byte("NOOP\r\n"))
-	if got, err := c.reply(); err == nil && strings.HasPrefix(got, "250") {
-		t.Fatalf("session of removed user still answers: %q", got)
+	for _, tc := range []struct {
+		name string
+		edit func(*accounts.Config)
+	}{
+		{"removed", func(c *accounts.Config) { c.Users = c.Users[:1]; c.Aliases = nil }},
+		{"disabled", func(c *accounts.Config) { c.Users[1].Disabled = true }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := startServer(t, submission(t))
+			bob := transcript(t, env.addr, false, tlsAuth("bob@example.com", "bobpw")...)
+			alice := transcript(t, env.addr, false, tlsAuth("alice@example.com", "alicepw")...)
+			cfg := testConfig()
+			tc.edit(&cfg)
+			if err := env.dir.Update(cfg); err != nil {
+				t.Fatalf("Update: %v", err)
+			}
+			bob.conn.SetDeadline(time.Now().Add(5 * time.Second))
+			bob.conn.Write([]byte("NOOP\r\n"))
+			if got, err := bob.reply(); err == nil && strings.HasPrefix(got, "250") {
+				t.Fatalf("session of bob still answers: %q", got)
+			}
+			alice.run([]step{s("NOOP", `^250 `)}) // others stay
+		})
 	}
 }
