@@ -88,10 +88,6 @@ func (q *Queue) mxHosts(ctx context.Context, domain string) ([]string, error) {
 	if len(mxs) == 0 {
 		return []string{ascii}, nil // RFC 5321 §5.1: implicit MX
 	}
-	// RFC 7505 §3: a single MX with target "." means "no mail here".
-	if len(mxs) == 1 && mxs[0].Mx == "." {
-		return nil, permErr("5.1.10", "%s does not accept mail (null MX, RFC 7505)", domain)
-	}
 	rand.Shuffle(len(mxs), func(i, j int) { mxs[i], mxs[j] = mxs[j], mxs[i] })
 	sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Preference < mxs[j].Preference })
 	var hosts []string
@@ -99,6 +95,12 @@ func (q *Queue) mxHosts(ctx context.Context, domain string) ([]string, error) {
 		if mx.Mx != "." {
 			hosts = append(hosts, strings.TrimSuffix(mx.Mx, "."))
 		}
+	}
+	// RFC 7505 §3: an MX with target "." means "no mail here". It should
+	// be the only one; beside real hosts it is ignored, but when every
+	// target is "." (the record repeated) there is nowhere to go, for good.
+	if len(hosts) == 0 {
+		return nil, permErr("5.1.10", "%s does not accept mail (null MX, RFC 7505)", domain)
 	}
 	return hosts, nil
 }
