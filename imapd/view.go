@@ -126,10 +126,13 @@ func (v *view) reconcile(cur []mailstore.MessageInfo, allowExpunge bool) update 
 			j++ // a UID below one we announced: cannot be shown in order; skip
 		}
 		if j < len(cur) && cur[j].UID == m.UID {
-			if !slices.Equal(cur[j].Flags, m.Flags) || cur[j].Recent != m.Recent {
+			if !slices.Equal(cur[j].Flags, m.Flags) {
 				u.changed = append(u.changed, len(merged))
 			}
 			merged = append(merged, cur[j])
+			// \Recent belongs to the session that first saw the message
+			// (RFC 3501 §2.3.2): keep what we told the client.
+			merged[len(merged)-1].Recent = m.Recent
 			j++
 			continue
 		}
