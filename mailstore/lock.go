@@ -4,8 +4,11 @@ package mailstore
 //
 // dovecot-uidlist.lock is Dovecot's dotlock for a folder's UID list: whoever
 // creates it (O_EXCL) may assign UIDs and rewrite dovecot-uidlist and
-// dovecot-keywords. A lock older than dotlockStale is taken to be left by a
-// crashed process and removed, as Dovecot does.
+// dovecot-keywords. It holds "<pid>:<hostname>", as Dovecot writes it. A
+// lock is stale, and removed, when its process is gone (same host, no such
+// PID), when it carries our own PID but predates this Store (a crashed
+// earlier run that had the same PID, as in a restarted container), or when
+// it is older than dotlockStale (Dovecot's MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT).
 
 import (
 	"errors"
@@ -13,7 +16,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -34,14 +40,15 @@ func (s *Store) lockUIDList(dir string) (*dotlock, error) {
 	for {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err == nil {
-			f.WriteString(strconv.Itoa(os.Getpid()) + "\n")
+			f.WriteString(strconv.Itoa(s.pid) + ":" + s.lockHost)
 			f.Close()
 			return &dotlock{path: path}, nil
 		}
 		if !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("mailstore: lock %s: %w", path, err)
 		}
-		if st, err := os.Stat(path); err == nil && time.Since(st.ModTime()) > dotlockStale {
+		if s.staleLock(path) {
+			s.log.Warn("mailstore: removing stale lock", "path", path)
 			os.Remove(path)
 			continue
 		}
@@ -53,6 +60,31 @@ func (s *Store) lockUIDList(dir string) (*dotlock, error) {
 			wait *= 2
 		}
 	}
+}
+
+// staleLock reports whether the lock at path was left by a process that
+// no longer holds it.
+func (s *Store) staleLock(path string) bool {
+	st, err := os.Stat(path)
+	if err != nil {
+		return false // gone already: just retry
+	}
+	if time.Since(st.ModTime()) > dotlockStale {
+		return true
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	pidText, host, hasHost := strings.Cut(strings.TrimSpace(string(data)), ":")
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || pid <= 0 || (hasHost && host != s.lockHost) {
+		return false // being written, or another host's: wait for age
+	}
+	if pid == s.pid {
+		return st.ModTime().Before(s.opened)
+	}
+	return unix.Kill(pid, 0) == unix.ESRCH
 }
 
 func (l *dotlock) unlock() {

@@ -3,6 +3,8 @@ package mailstore
 import (
 	"errors"
 	"os"
+	"os/exec"
+	"strconv"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,8 +18,9 @@ func TestStaleAndHeldUIDListLock(t *testing.T) {
 	f := mustFolder(t, mustUser(t, s, "l@x.test"), Inbox)
 	mustSync(t, f)
 	lock := filepath.Join(root, "x.test", "l", "dovecot-uidlist.lock")
-	// A fresh lock held by someone else: assignment waits, then fails.
-	os.WriteFile(lock, []byte("12345\n"), 0o600)
+	// A fresh lock held by a live process (our parent, say): assignment
+	// waits, then fails.
+	os.WriteFile(lock, []byte(strconv.Itoa(os.Getppid())+":"+s.lockHost), 0o600)
 	deliver(t, s, msg(1), "l@x.test")
 	if _, err := f.Sync(); !errors.Is(err, ErrInUse) {
 		t.Fatalf("sync under a held lock: %v", err)
@@ -31,6 +34,36 @@ func TestStaleAndHeldUIDListLock(t *testing.T) {
 	}
 	if _, err := os.Stat(lock); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("lock not released")
+	}
+	// A fresh lock of a process that is gone (Dovecot's "pid:host"): taken
+	// over at once.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(lock, []byte(strconv.Itoa(dead.Process.Pid)+":"+s.lockHost), 0o600)
+	deliver(t, s, msg(2), "l@x.test")
+	start := time.Now()
+	if msgs, err := f.Sync(); err != nil || len(msgs) != 2 {
+		t.Fatalf("sync over a dead process's lock: %v %v", msgs, err)
+	}
+	if time.Since(start) > 200*time.Millisecond {
+		t.Fatalf("waited %v for a dead process's lock", time.Since(start))
+	}
+	// A live process on this host (us, from before this Store opened, as
+	// after a crash when the restarted server got the same PID): stale.
+	os.WriteFile(lock, []byte(strconv.Itoa(os.Getpid())+":"+s.lockHost), 0o600)
+	before := s.opened.Add(-time.Second)
+	os.Chtimes(lock, before, before)
+	deliver(t, s, msg(3), "l@x.test")
+	if msgs, err := f.Sync(); err != nil || len(msgs) != 3 {
+		t.Fatalf("sync over our own old PID's lock: %v %v", msgs, err)
+	}
+	// Another host's fresh lock is respected.
+	os.WriteFile(lock, []byte("1:other-host.example"), 0o600)
+	deliver(t, s, msg(4), "l@x.test")
+	if _, err := f.Sync(); !errors.Is(err, ErrInUse) {
+		t.Fatalf("sync under another host's lock: %v", err)
 	}
 }
 

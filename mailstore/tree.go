@@ -48,8 +48,10 @@ type Store struct {
 	aw   atomicfile.Writer // every index-file writer; Fail is the test seam
 
 	root, tmpDir string
-	hostname     string
+	hostname     string // as used in file names
+	lockHost     string // as written in dotlocks (the system's name, like Dovecot)
 	pid          int
+	opened       time.Time
 	seq          atomic.Uint64
 
 	mu        sync.Mutex
@@ -78,6 +80,7 @@ func Open(opts Options) (*Store, error) {
 		opts: opts, log: opts.Logger, fs: opts.FS, root: root,
 		tmpDir:   filepath.Join(root, tmpDirName),
 		pid:      os.Getpid(),
+		opened:   time.Now(),
 		users:    make(map[string]*userState),
 		indexes:  make(map[string]*index),
 		dirSyncs: make(map[string]*dirSyncer),
@@ -96,6 +99,7 @@ func Open(opts Options) (*Store, error) {
 		s.opts.PollInterval = time.Second
 	}
 	s.hostname = sanitizeHost(opts.Hostname)
+	s.lockHost, _ = os.Hostname()
 	// A random start for the Q counter keeps names unique even between two
 	// Stores in one process (same PID, same microsecond).
 	var seed [4]byte
