@@ -36,6 +36,9 @@ func buildDSN(in dsnInput) []byte {
 		b.WriteString("\r\n")
 	}
 	boundary := "=_" + in.ID + "/" + in.Hostname
+	if len(boundary) > 70 { // RFC 2046 §5.1.1; the ID keeps it unique
+		boundary = boundary[:70]
+	}
 	subject := "Undelivered Mail Returned to Sender"
 	if in.Action == actionDelayed {
 		subject = "Delayed Mail (still being retried)"
