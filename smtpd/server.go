@@ -185,7 +185,7 @@ func (s *Server) closeUsers(gone []string) {
 	s.mu.Unlock()
 	// Close outside s.mu: smtp.Conn.Close calls Logout, which takes it.
 	for _, sess := range victims {
-		s.log.Info("closing session of removed or disabled user", "session", sess.info.ID, "user", sess.info.User)
+		s.log.Info("closing session of removed or disabled user", "session", sess.info.ID, "user", sess.user())
 		sess.conn.Close()
 	}
 }
