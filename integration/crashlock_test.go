@@ -15,9 +15,11 @@ import (
 // the lock file behind (nothing can remove it). The restarted server must
 // see that the PID in it is dead and take the lock over at once, as
 // Dovecot's dotlocks do; otherwise nobody can open the folder until the
-// lock is old enough to count as stale. This test plants exactly what a
-// SIGKILLed `mailsuite serve` leaves ("<pid>\n", the killed child's real
-// PID) and requires SELECT and POP3 login to work within a few seconds.
+// lock is old enough to count as stale. This test plants what a SIGKILLed
+// `mailsuite serve` (or Dovecot) leaves, "<pid>:<hostname>" with the killed
+// child's real PID, and requires SELECT and POP3 login to work within a
+// few seconds (Dovecot trusts a fresh lock for 2 s before checking its
+// PID).
 func TestRestartAfterCrashWithUIDListLockHeld(t *testing.T) {
 	dir := t.TempDir()
 	ini := filepath.Join(dir, "mail.ini")
@@ -63,14 +65,18 @@ func TestRestartAfterCrashWithUIDListLockHeld(t *testing.T) {
 	}
 }
 
-// plantDeadLock writes the dotlock a killed mailsuite leaves in a folder.
+// plantDeadLock writes the dotlock a killed process leaves in a folder.
 func plantDeadLock(t *testing.T, folder string, pid int) {
 	t.Helper()
 	if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
 		t.Fatalf("PID %d is not dead (%v)", pid, err)
 	}
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
 	lock := filepath.Join(folder, "dovecot-uidlist.lock")
-	if err := os.WriteFile(lock, []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(lock, []byte(strconv.Itoa(pid)+":"+host), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
