@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mailsuite/mailsuite"
 	"github.com/mailsuite/mailsuite/relay"
@@ -145,7 +146,23 @@ func printInfo(w io.Writer, i relay.Info) {
 			fmt.Fprintf(w, "  remote %s: %s\n", dash(r.RemoteMTA), r.Diagnostic)
 		}
 	}
-	fmt.Fprintf(w, "\n%s", strings.ReplaceAll(i.Header, "\r\n", "\n"))
+	fmt.Fprintf(w, "\n%s", printable(strings.ReplaceAll(i.Header, "\r\n", "\n")))
+}
+
+// printable replaces control characters other than tab and newline (C0,
+// DEL, C1) and invalid UTF-8 with '?': a queued message's header is
+// anyone's text, and escape sequences in it must not drive the admin's
+// terminal.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' {
+			return r
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
 }
 
 func stamp(t time.Time) string {
