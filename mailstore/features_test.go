@@ -208,7 +208,13 @@ func TestMaildropLock(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after release: %v", err)
 	}
-	r2()
+	// A session ending just after the next one asks: the lock waits.
+	go func() { time.Sleep(200 * time.Millisecond); r2() }()
+	r3, err := mustUser(t, s, "p@x.test").LockMaildrop()
+	if err != nil {
+		t.Fatalf("lock released 200ms later: %v", err)
+	}
+	r3()
 }
 
 func TestCopyMovePreserveFlags(t *testing.T) {

@@ -5,18 +5,37 @@ package mailstore
 // the kernel if the process dies).
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 const maildropLockFile = "mailsuite-maildrop.lock"
 
+// maildropWait is how long LockMaildrop waits for a holder to let go: a
+// client that QUITs and logs in again at once (phones do) must not race
+// the end of its previous session.
+const maildropWait = time.Second
+
 // LockMaildrop takes the exclusive POP3 maildrop lock on INBOX (RFC 1939 §8),
 // or returns ErrInUse. It holds across processes (lock file) and within one.
+// If the maildrop is locked it retries for up to a second before giving up.
 func (u *User) LockMaildrop() (release func(), err error) {
+	deadline := time.Now().Add(maildropWait)
+	for {
+		release, err := u.tryLockMaildrop()
+		if !errors.Is(err, ErrInUse) || time.Now().After(deadline) {
+			return release, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (u *User) tryLockMaildrop() (release func(), err error) {
 	if err := u.s.checkOpen(); err != nil {
 		return nil, err
 	}
