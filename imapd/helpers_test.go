@@ -383,3 +383,5 @@ func clientTLSFromPEM(certPEM []byte) *tls.Config {
 	pool.AppendCertsFromPEM(certPEM)
 	return &tls.Config{RootCAs: pool, ServerName: "localhost"}
 }
+
+func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
