@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -112,4 +113,66 @@ func validKeyword(k Flag) bool {
 		}
 	}
 	return true
+}
+
+func (ix *index) loadKeywords() error {
+	p := ix.path("dovecot-keywords")
+	data, err := os.ReadFile(p)
+	st, _ := statStamp(p)
+	ix.kwSt = st
+	ix.flagCache = nil
+	if errors.Is(err, os.ErrNotExist) {
+		ix.kw = keywordTable{}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mailstore: read %s: %w", p, err)
+	}
+	t, err := parseKeywords(data)
+	if err != nil {
+		// Keep going without names: flags letters stay on the files.
+		ix.s.log.Warn("mailstore: ignoring unreadable dovecot-keywords", "path", p, "err", err)
+		t = &keywordTable{}
+	}
+	ix.kw = *t
+	return nil
+}
+
+// keywordLetters returns info letters for keywords, defining new ones in
+// dovecot-keywords (under the dotlock) as needed.
+func (ix *index) keywordLetters(kws []Flag) ([]byte, error) {
+	var out []byte
+	var missing []Flag
+	for _, k := range kws {
+		if c := ix.kw.letter(k); c != 0 {
+			out = append(out, c)
+		} else {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	lk, err := ix.s.lockUIDList(ix.dir)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.unlock()
+	if err := ix.loadKeywords(); err != nil {
+		return nil, err
+	}
+	for _, k := range missing {
+		c := ix.kw.add(k)
+		if c == 0 {
+			return nil, fmt.Errorf("mailstore: folder %s: more than %d keywords: %w", ix.name, maxKeywords, ErrNotPermitted)
+		}
+		out = append(out, c)
+	}
+	p := ix.path("dovecot-keywords")
+	if err := ix.s.aw.WriteFile(p, ix.kw.marshal()); err != nil {
+		return nil, fmt.Errorf("mailstore: write keywords of %s: %w", ix.name, err)
+	}
+	ix.kwSt, _ = statStamp(p)
+	ix.flagCache = nil
+	return out, nil
 }

@@ -19,7 +19,8 @@
 // folder create/list/rename/delete), names.go (folder-name rules and
 // modified UTF-7), delivery.go and msgfile.go (writing messages), dirsync.go
 // (group commit of directory fsyncs), index.go and sync.go (the shared
-// per-folder index and reading directories), uidlist.go, keywords.go,
+// per-folder index and reading directories), uidlistfile.go (reading and
+// writing dovecot-uidlist under its lock), uidlist.go, keywords.go,
 // filename.go, subscriptions.go and cache.go (file formats), folder.go,
 // flags.go, expunge.go and copy.go (folder operations), quota.go, watch.go
 // and poll.go (notifications), lock.go and maildrop.go (locks).
