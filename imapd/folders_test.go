@@ -10,8 +10,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 )
 
-func listNames(t *testing.T, c interface {
-}, data []*imap.ListData) []string {
+func listNames(data []*imap.ListData) []string {
 	var names []string
 	for _, d := range data {
 		names = append(names, d.Mailbox)
@@ -43,11 +42,11 @@ func TestFoldersSpecialUseAndHierarchy(t *testing.T) {
 		"Trash": imap.MailboxAttrTrash, "Junk": imap.MailboxAttrJunk, "Archive": imap.MailboxAttrArchive}
 	for name, attr := range want {
 		if uses[name] != attr {
-			t.Errorf("%s: special use %q, want %q (list %v)", name, uses[name], attr, listNames(t, nil, list))
+			t.Errorf("%s: special use %q, want %q (list %v)", name, uses[name], attr, listNames(list))
 		}
 	}
 	if list[0].Mailbox != "INBOX" {
-		t.Errorf("INBOX not first: %v", listNames(t, nil, list))
+		t.Errorf("INBOX not first: %v", listNames(list))
 	}
 
 	// CREATE with hierarchy and CREATE-SPECIAL-USE.
@@ -63,10 +62,10 @@ func TestFoldersSpecialUseAndHierarchy(t *testing.T) {
 	// '%' stops at the delimiter, '*' does not.
 	pct, _ := c.List("", "Projects/%", nil).Collect()
 	star, _ := c.List("", "Projects/*", nil).Collect()
-	if got := listNames(t, nil, pct); !slices.Equal(got, []string{"Projects/2026"}) {
+	if got := listNames(pct); !slices.Equal(got, []string{"Projects/2026"}) {
 		t.Errorf("Projects/%%: %v", got)
 	}
-	if got := listNames(t, nil, star); !slices.Equal(got, []string{"Projects/2026", "Projects/2026/Q1"}) {
+	if got := listNames(star); !slices.Equal(got, []string{"Projects/2026", "Projects/2026/Q1"}) {
 		t.Errorf("Projects/*: %v", got)
 	}
 	for _, d := range pct {
@@ -80,7 +79,7 @@ func TestFoldersSpecialUseAndHierarchy(t *testing.T) {
 		t.Fatal(err)
 	}
 	all, _ := c.List("", "*", nil).Collect()
-	names := listNames(t, nil, all)
+	names := listNames(all)
 	if !slices.Contains(names, "Work/2026/Q1") || slices.Contains(names, "Projects/2026") {
 		t.Errorf("after RENAME: %v", names)
 	}
@@ -115,15 +114,15 @@ func TestFoldersSpecialUseAndHierarchy(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub, _ := c.List("", "*", &imap.ListOptions{SelectSubscribed: true}).Collect()
-	if !slices.Contains(listNames(t, nil, sub), "Old") {
-		t.Errorf("LIST (SUBSCRIBED): %v", listNames(t, nil, sub))
+	if !slices.Contains(listNames(sub), "Old") {
+		t.Errorf("LIST (SUBSCRIBED): %v", listNames(sub))
 	}
 	if err := c.Unsubscribe("Old").Wait(); err != nil {
 		t.Fatal(err)
 	}
 	sub, _ = c.List("", "*", &imap.ListOptions{SelectSubscribed: true}).Collect()
-	if slices.Contains(listNames(t, nil, sub), "Old") {
-		t.Errorf("still subscribed: %v", listNames(t, nil, sub))
+	if slices.Contains(listNames(sub), "Old") {
+		t.Errorf("still subscribed: %v", listNames(sub))
 	}
 }
 

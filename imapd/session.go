@@ -23,7 +23,7 @@ type session struct {
 	remote net.Addr
 	batch  *batchConn // under TLS; nil if the engine was fed another conn
 
-	mu      sync.Mutex // guards name, busy, stopping
+	mu      sync.Mutex // guards name, busy, stopped
 	name    string     // canonical user once authenticated
 	busy    bool
 	stopped bool
@@ -66,11 +66,6 @@ func (sess *session) userName() string {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	return sess.name
-}
-
-func (sess *session) isTLS() bool {
-	_, ok := sess.conn.NetConn().(*tls.Conn)
-	return ok
 }
 
 // Close implements imapserver.Session; go-imap calls it once when the
