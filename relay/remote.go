@@ -14,6 +14,15 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
+// Bounds on one attempt, so that a domain publishing many hosts or
+// addresses (all timing out, say) cannot hold a worker for hours: at most
+// maxMXHosts hosts resolved and maxMXAddrs addresses dialled, the limits
+// of Postfix (smtp_mx_address_limit) and Exim (hosts_max_try).
+const (
+	maxMXHosts = 10
+	maxMXAddrs = 5
+)
+
 // deliverRemote sends one group by MX (or smarthost) in one transaction and
 // returns the recipients' outcomes; those a 452 "too many recipients" left
 // out have none and go in the next transaction.
@@ -44,7 +53,11 @@ func (q *Queue) deliverRemote(ctx context.Context, e *Envelope, g group, msg *me
 	}
 	var lastErr *deliveryError
 	remaining := g.rcpts
-	for _, host := range hosts {
+	tried := 0
+	for i, host := range hosts {
+		if i == maxMXHosts || tried == maxMXAddrs {
+			break
+		}
 		addrs, err := q.hostAddrs(ctx, host)
 		if err != nil {
 			de := asDeliveryError(err)
@@ -57,6 +70,10 @@ func (q *Queue) deliverRemote(ctx context.Context, e *Envelope, g group, msg *me
 			continue
 		}
 		for _, addr := range addrs {
+			if tried == maxMXAddrs {
+				break
+			}
+			tried++
 			if ctx.Err() != nil {
 				setAll(remaining, tempErr("4.4.1", "delivery cut off: %v", ctx.Err()))
 				return res
