@@ -23,15 +23,16 @@ import (
 const dovecotIMAP = "/usr/lib/dovecot/imap"
 
 // Dovecot opens the tree the suite wrote (after deliveries, a folder of
-// bob's own, a move, a flag and a keyword) and sees the same UIDVALIDITY,
-// the same UID for every message and the same flags: the tree is the
-// Dovecot format the store promises, not something like it.
+// bob's own, a nested one with a non-ASCII name, moves, a flag and a
+// keyword) and sees the same UIDVALIDITY, the same UID for every message
+// and the same flags: the tree is the Dovecot format the store promises,
+// not something like it.
 func TestDovecotReadsTheTree(t *testing.T) {
 	if !haveDovecot(t) {
 		t.Skipf("%s not installed: skipping the Dovecot cross-check (in CI, with CI=true, this fails)", dovecotIMAP)
 	}
 	h := officeSuite(t)
-	for i := range 3 {
+	for i := range 4 {
 		m := newMessage("alice@example.com", "bob@example.com", fmt.Sprintf("for Dovecot %d", i), 2000)
 		if err := submit(h.addr("submission"), h.tls, "alice@example.com", users["alice@example.com"], "alice@example.com", []string{"bob@example.com"}, m.Raw); err != nil {
 			t.Fatal(err)
@@ -42,13 +43,18 @@ func TestDovecotReadsTheTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Create("Projects", nil).Wait(); err != nil {
-		t.Fatal(err)
+	for _, f := range []string{"Projects", "Kunden/Müller"} {
+		if err := c.Create(f, nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, _, err := fetchAll(c, "INBOX", false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Move(imap.UIDSetNum(1), "Projects").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Move(imap.UIDSetNum(4), "Kunden/Müller").Wait(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Store(imap.UIDSetNum(2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged, "$Work"}}, nil).Collect(); err != nil {
@@ -59,7 +65,9 @@ func TestDovecotReadsTheTree(t *testing.T) {
 	}
 
 	conf, tree := dovecotCopy(t, filepath.Join(h.dataDir, "mail"))
-	for _, folder := range []string{"INBOX", "Projects"} {
+	// Dovecot's Maildir++ separator is "."; names are modified UTF-7
+	// (RFC 3501 §5.1.3) on the wire and on disk.
+	for folder, dovecotName := range map[string]string{"INBOX": "INBOX", "Projects": "Projects", "Kunden/Müller": "Kunden.M&APw-ller"} {
 		uidv, msgs, err := fetchAll(c, folder, true)
 		if err != nil {
 			t.Fatal(err)
@@ -72,7 +80,7 @@ func TestDovecotReadsTheTree(t *testing.T) {
 			}
 			ours[id] = fmt.Sprintf("UID %d FLAGS %s", m.UID, flagString(m.Flags))
 		}
-		dUIDV, theirs := dovecotView(t, conf, tree, "bob@example.com", folder)
+		dUIDV, theirs := dovecotView(t, conf, tree, "bob@example.com", dovecotName)
 		if dUIDV != uidv {
 			t.Errorf("%s: Dovecot sees UIDVALIDITY %d, mailsuite %d", folder, dUIDV, uidv)
 		}
