@@ -1,8 +1,10 @@
 package imapd
 
 import (
+	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Transcript: capabilities and the TLS rule before and after STARTTLS.
@@ -90,4 +92,33 @@ func TestLoginFailureAndHooks(t *testing.T) {
 	if strings.Contains(tr, alicePW) || strings.Contains(tr, "wrong") {
 		t.Errorf("trace leaks a password:\n%s", tr)
 	}
+}
+
+// Commands pipelined after STARTTLS in the same packet must not be
+// executed as if they came over TLS (the STARTTLS injection class of bugs,
+// RFC 3501 §6.2.1): go-imap feeds them to the TLS handshake, which fails.
+func TestStartTLSInjection(t *testing.T) {
+	e := startServer(t, func(o *Options) { o.AllowInsecureAuth = false })
+	rc := e.raw(t)
+	rc.send("A1 STARTTLS\r\nA2 LOGIN alice@example.org \"" + alicePW + "\"")
+	rc.expect(`^A1 OK `)
+	rc.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	rest, _ := io.ReadAll(rc.r)
+	if strings.Contains(string(rest), "A2") {
+		t.Fatalf("injected command answered: %q", rest)
+	}
+}
+
+// APPEND larger than APPENDLIMIT is refused before the literal is read.
+func TestAppendLimit(t *testing.T) {
+	e := startServer(t, func(o *Options) { o.AppendLimit = 100 })
+	rc := e.raw(t)
+	rc.ok(`LOGIN alice@example.org "` + alicePW + `"`)
+	if u := rc.ok("CAPABILITY"); !hasLine(u, `APPENDLIMIT=100( |$)`) {
+		t.Errorf("capability: %q", u)
+	}
+	if _, done := rc.cmd("APPEND INBOX {500}"); !strings.HasPrefix(done, "NO [TOOBIG]") {
+		t.Fatalf("oversized APPEND: %s", done)
+	}
+	rc.ok("NOOP")
 }
