@@ -12,8 +12,9 @@ import (
 
 // Every test message carries a unique Message-ID and X-Test-Body-SHA256,
 // the hash of its body, so a test can tell which message a stored file is
-// and whether it arrived whole. The body has a line starting with a dot
-// (dot-stuffing in SMTP DATA and POP3 RETR) and is padded to a size.
+// and whether it arrived whole. The body has lines that are or start with
+// a dot (dot-stuffing in SMTP DATA and POP3 RETR, RFC 5321 §4.5.2, RFC
+// 1939 §3), 8-bit UTF-8 text, and is padded to a size.
 
 type testMessage struct {
 	ID  string // Message-ID without angle brackets
@@ -26,14 +27,15 @@ func newMessage(from, to, subject string, size int) testMessage {
 	rand.Read(rnd[:])
 	id := hex.EncodeToString(rnd[:]) + "@test.example.com"
 	var body bytes.Buffer
-	fmt.Fprintf(&body, "Hello, this is %s.\r\n.a line that starts with a dot\r\n", id)
+	fmt.Fprintf(&body, "Hello, this is %s.\r\n.a line that starts with a dot\r\n.\r\n..two dots\r\n", id)
+	body.WriteString("Gr\u00fc\u00dfe aus K\u00f6ln (8-bit text)\r\n")
 	for i := 0; body.Len() < size; i++ {
 		fmt.Fprintf(&body, "line %05d of %s: the quick brown fox jumps over the lazy dog\r\n", i, id)
 	}
 	sum := sha256.Sum256(body.Bytes())
 	var m bytes.Buffer
 	fmt.Fprintf(&m, "From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nMessage-ID: <%s>\r\n", from, to, subject, id)
-	fmt.Fprintf(&m, "Date: Sun, 22 Nov 2026 12:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n")
+	fmt.Fprintf(&m, "Date: Sun, 22 Nov 2026 12:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n")
 	fmt.Fprintf(&m, "X-Test-Body-SHA256: %s\r\n\r\n", hex.EncodeToString(sum[:]))
 	m.Write(body.Bytes())
 	return testMessage{ID: id, Raw: m.Bytes()}
