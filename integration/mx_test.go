@@ -24,6 +24,11 @@ func TestMailFromOutside(t *testing.T) {
 	if err := sendMX(mx, nil, "customer@example.net", []string{"Bob@EXAMPLE.com"}, toBobUpper.Raw); err != nil {
 		t.Fatalf("to Bob@EXAMPLE.com without STARTTLS: %v", err)
 	}
+	// A large message (a few MiB, a scanned contract) arrives whole.
+	big := newMessage("customer@example.net", "sales@example.com", "Contract scan", 3<<20)
+	if err := sendMX(mx, h.tls, "customer@example.net", []string{"sales@example.com"}, big.Raw); err != nil {
+		t.Fatalf("large message: %v", err)
+	}
 	toNobody := newMessage("customer@example.net", "info@example.com", "Anyone there?", 300)
 	if err := sendMX(mx, h.tls, "customer@example.net", []string{"info@example.com"}, toNobody.Raw); err != nil {
 		t.Fatalf("to the catch-all: %v", err)
@@ -46,7 +51,7 @@ func TestMailFromOutside(t *testing.T) {
 		t.Errorf("relay queue after refused relays: %v, %v; want empty", q, err)
 	}
 
-	checkInbox(t, h, "bob@example.com", toAlias.ID, toBobUpper.ID)
+	checkInbox(t, h, "bob@example.com", toAlias.ID, toBobUpper.ID, big.ID)
 	checkInbox(t, h, "catchall@example.com", toNobody.ID)
 	checkInbox(t, h, "alice@example.com")
 }
