@@ -49,7 +49,7 @@ const (
 	DefaultHostname      = "localhost"
 	DefaultAppendLimit   = 50 << 20 // octets; advertised as APPENDLIMIT (RFC 7889)
 	DefaultMaxConns      = 1000
-	DefaultMaxConnsPerIP = 50
+	DefaultMaxConnsPerIP = 100 // an office behind one NAT address, ~5 per Thunderbird
 	DefaultAuthTimeout   = 10 * time.Second
 )
 
