@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+
 	"github.com/mailsuite/mailsuite"
 )
 
@@ -58,13 +60,35 @@ func TestGracefulShutdownSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// ... and her desktop is halfway through saving a draft (APPEND).
+	draft := newMessage("alice@example.com", "bob@example.com", "draft", 40_000)
+	appender, err := dialIMAPS(c.addrs["imaps"], tc, "alice@example.com", users["alice@example.com"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer appender.Close()
+	appendCmd := appender.Append("Drafts", int64(len(draft.Raw)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagDraft}})
+	if _, err := appendCmd.Write(draft.Raw[:len(draft.Raw)/2]); err != nil {
+		t.Fatal(err)
+	}
+	appendDone := make(chan error, 1)
+
 	outcomes := shutdownDuringData(t, c.addrs["smtp"], func() {
 		start := time.Now()
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			appendCmd.Write(draft.Raw[len(draft.Raw)/2:])
+			appendCmd.Close()
+			_, err := appendCmd.Wait()
+			appendDone <- err
+		}()
 		if err := c.term(shutdownGrace + 5*time.Second); err != nil {
 			t.Errorf("after SIGTERM: %v", err)
 		}
 		t.Logf("process exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
 	})
+	appendErr := <-appendDone
+	t.Logf("APPEND during shutdown: %v", appendErr)
 	select {
 	case <-idle.c.Closed():
 	case <-time.After(time.Second):
@@ -90,6 +114,21 @@ func TestGracefulShutdownSIGTERM(t *testing.T) {
 		t.Errorf("alice's INBOX holds %d messages after a POP3 session was cut before QUIT, want her 1", len(msgs))
 	} else if id, err := checkMessage(msgs[0].Body); err != nil || id != seed.ID {
 		t.Errorf("alice's message: %q %v", id, err)
+	}
+	// The draft: saved whole if the server said OK; if not, at most whole.
+	_, drafts, err := fetchAll(ic, "Drafts", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case appendErr == nil && len(drafts) != 1:
+		t.Errorf("APPEND got OK but Drafts holds %d messages", len(drafts))
+	case len(drafts) > 1:
+		t.Errorf("Drafts holds %d messages, at most 1 was appended", len(drafts))
+	case len(drafts) == 1:
+		if id, err := checkMessage(drafts[0].Body); err != nil || id != draft.ID {
+			t.Errorf("the draft in Drafts: %q %v", id, err)
+		}
 	}
 	c2.term(10 * time.Second)
 }
