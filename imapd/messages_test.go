@@ -362,3 +362,44 @@ func TestAppendQuota(t *testing.T) {
 		t.Fatalf("APPEND over quota: %v", err)
 	}
 }
+
+// Large bodies stream in several batches; partial fetches clip at the end.
+func TestLargeBodyAndPartial(t *testing.T) {
+	e := startServer(t)
+	c := e.client(t, alice, alicePW, nil)
+	var sb strings.Builder
+	sb.WriteString("Subject: big\r\n\r\n")
+	for sb.Len() < 200000 {
+		sb.WriteString("0123456789abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ\r\n")
+	}
+	msg := sb.String()
+	appendMsg(t, c, "INBOX", msg, nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{
+		{Peek: true},
+		{Peek: true, Partial: &imap.SectionPartial{Offset: 100000, Size: 50}},
+		{Peek: true, Partial: &imap.SectionPartial{Offset: int64(len(msg)) - 5, Size: 50}},
+		{Peek: true, Partial: &imap.SectionPartial{Offset: 300000, Size: 10}},
+	}}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secs := msgs[0].BodySection
+	if len(secs) != 4 {
+		t.Fatalf("%d sections", len(secs))
+	}
+	if string(secs[0].Bytes) != msg {
+		t.Errorf("BODY[] differs (%d vs %d octets)", len(secs[0].Bytes), len(msg))
+	}
+	if string(secs[1].Bytes) != msg[100000:100050] {
+		t.Errorf("<100000.50> = %q", secs[1].Bytes)
+	}
+	if string(secs[2].Bytes) != msg[len(msg)-5:] {
+		t.Errorf("tail partial = %q", secs[2].Bytes)
+	}
+	if len(secs[3].Bytes) != 0 {
+		t.Errorf("partial beyond the end = %q", secs[3].Bytes)
+	}
+}

@@ -155,15 +155,20 @@ func (s *Server) Serve(ln net.Listener) error {
 		if s.opts.TLSMode == TLSImplicit {
 			c = tls.Server(c, s.opts.TLSConfig)
 		}
-		target := s.strictLn
-		if loopback && s.looseLn != nil {
-			target = s.looseLn
-		}
-		if !target.deliver(c) {
+		if !s.engineFor(loopback).deliver(c) {
 			c.Close()
 			return nil
 		}
 	}
+}
+
+// engineFor picks the engine: plaintext auth is allowed only to loopback
+// clients, and only with AllowInsecureAuth outside TLSRequired.
+func (s *Server) engineFor(loopback bool) *chanListener {
+	if loopback && s.looseLn != nil {
+		return s.looseLn
+	}
+	return s.strictLn
 }
 
 func (s *Server) isClosing() bool {

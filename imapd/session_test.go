@@ -122,3 +122,19 @@ func TestAppendLimit(t *testing.T) {
 	}
 	rc.ok("NOOP")
 }
+
+// Remote clients never get the plaintext-auth engine, whatever the options.
+func TestEngineChoice(t *testing.T) {
+	for _, mode := range []TLSMode{TLSNone, TLSOptional, TLSRequired, TLSImplicit} {
+		for _, allow := range []bool{false, true} {
+			e := startServer(t, func(o *Options) { o.TLSMode = mode; o.AllowInsecureAuth = allow })
+			if got := e.srv.engineFor(false); got != e.srv.strictLn {
+				t.Errorf("%v allow=%v: remote client gets the insecure engine", mode, allow)
+			}
+			wantLoose := allow && mode != TLSRequired
+			if got := e.srv.engineFor(true); (got == e.srv.looseLn && got != nil) != wantLoose {
+				t.Errorf("%v allow=%v: loopback engine loose=%v, want %v", mode, allow, got == e.srv.looseLn, wantLoose)
+			}
+		}
+	}
+}
