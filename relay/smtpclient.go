@@ -65,11 +65,13 @@ func (q *Queue) tryHost(ctx context.Context, e *Envelope, host, addr, port strin
 	mopts := &smtp.MailOptions{Size: msg.size()}
 	utf8 := !isASCII(e.From) || !isASCII(strings.Join(rcpts, ""))
 	mopts.UTF8 = utf8
+	if ok, _ := c.Extension("SMTPUTF8"); utf8 && !ok {
+		// RFC 6531 §3.2: no SMTPUTF8, no delivery. (Any other error of
+		// Mail, a lost connection say, is temporary like everywhere.)
+		c.Quit()
+		return &deliveryError{status: "5.6.7", diag: "x-mailsuite; " + host + " does not support SMTPUTF8", remote: host}
+	}
 	if err := c.Mail(e.From, mopts); err != nil {
-		if utf8 && !errors.As(err, new(*smtp.SMTPError)) {
-			// RFC 6531 §3.2: no SMTPUTF8, no delivery.
-			return &deliveryError{status: "5.6.7", diag: "x-mailsuite; " + host + " does not support SMTPUTF8", remote: host}
-		}
 		// A 4xx tries the next host; a 5xx fails the whole group.
 		return classify(err, host, "MAIL FROM to")
 	}

@@ -9,9 +9,18 @@ import (
 	"time"
 )
 
-// stallingMX answers like an MX up to DATA's 354, then stops reading:
-// once the socket buffers fill, every write of the message blocks.
-func stallingMX(t *testing.T) int {
+// Replies of fakeMX's respond function that are not sent as text.
+const (
+	fakeStop   = "" // stop reading, keep the connection open
+	fakeHangup = "\x00hangup"
+)
+
+// fakeMX is a scripted SMTP server on loopback for misbehaviour go-smtp's
+// server will not produce: respond gets each command line (upper-cased,
+// trimmed) and returns the reply lines to send, fakeStop or fakeHangup.
+// Its receive buffer is small, so a client's writes block soon after it
+// stops reading. It returns the port.
+func fakeMX(t *testing.T, respond func(cmd string) string) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,20 +48,20 @@ func stallingMX(t *testing.T) int {
 			mu.Unlock()
 			go func() {
 				br := bufio.NewReader(c)
-				c.Write([]byte("220 stall.test ESMTP\r\n"))
+				c.Write([]byte("220 fake.test ESMTP\r\n"))
 				for {
 					line, err := br.ReadString('\n')
 					if err != nil {
 						return
 					}
-					switch cmd := strings.ToUpper(strings.TrimSpace(line)); {
-					case strings.HasPrefix(cmd, "EHLO"):
-						c.Write([]byte("250-stall.test\r\n250 8BITMIME\r\n"))
-					case cmd == "DATA":
-						c.Write([]byte("354 go ahead\r\n"))
-						return // and never read again
+					switch r := respond(strings.ToUpper(strings.TrimSpace(line))); r {
+					case fakeStop:
+						return
+					case fakeHangup:
+						c.Close()
+						return
 					default:
-						c.Write([]byte("250 ok\r\n"))
+						c.Write([]byte(r))
 					}
 				}
 			}()
@@ -66,7 +75,17 @@ func stallingMX(t *testing.T) int {
 // per data block).
 func TestStalledDataTimesOut(t *testing.T) {
 	d := startDNS(t)
-	port := stallingMX(t)
+	port := fakeMX(t, func(cmd string) string {
+		switch {
+		case strings.HasPrefix(cmd, "EHLO"):
+			return "250-fake.test\r\n250 8BITMIME\r\n"
+		case cmd == "DATA":
+			return "354 go ahead\r\n"
+		case strings.HasPrefix(cmd, "MAIL"), strings.HasPrefix(cmd, "RCPT"):
+			return "250 ok\r\n"
+		}
+		return fakeStop // the message itself: stop reading
+	})
 	d.add(t, "remote.test. 60 IN MX 10 mx1.remote.test.", "mx1.remote.test. 60 IN A 127.0.0.1")
 	o := testOptions(t.TempDir(), d, port)
 	o.CommandTimeout = 500 * time.Millisecond
