@@ -103,7 +103,8 @@ func TestRealClientPython(t *testing.T) {
 }
 
 // swaks submits with PIPELINING over STARTTLS (certificate verified) and
-// AUTH; the message arrives whole for every recipient.
+// AUTH, and over implicit TLS; the messages arrive whole for every
+// recipient.
 func TestRealClientSwaks(t *testing.T) {
 	swaks := needTool(t, "swaks")
 	h := officeSuite(t)
@@ -125,12 +126,24 @@ func TestRealClientSwaks(t *testing.T) {
 			t.Errorf("swaks transcript does not match %s:\n%s", want, out)
 		}
 	}
-	checkInbox(t, h, "bob@example.com", m.ID)
+	// The same over implicit TLS (port 465, RFC 8314) with AUTH LOGIN.
+	m2 := newMessage("alice@example.com", "bob@example.com", "from swaks over 465", 2000)
+	msgFile2 := writeFile(t, t.TempDir(), "msg.eml", bytes.TrimSuffix(m2.Raw, []byte("\r\n")), 0o600)
+	out, _ = runTool(t, nil, nil, swaks, "--server", "127.0.0.1", "--port", h.port("submissions"),
+		"--tlsc", "--tls-verify", "--tls-ca-path", h.caFile(),
+		"--auth", "LOGIN", "--auth-user", "alice@example.com", "--auth-password", users["alice@example.com"],
+		"--from", "alice@example.com", "--to", "bob@example.com",
+		"--pipeline", "--data", msgFile2, "--helo", "swaks.example.net")
+	if !regexp.MustCompile(`(?m)^<~  250 2\.0\.0 OK: queued as \w+$`).MatchString(out) {
+		t.Errorf("swaks over port 465 got no final 250:\n%s", out)
+	}
+	checkInbox(t, h, "bob@example.com", m.ID, m2.ID)
 	checkInbox(t, h, "dave@example.com", m.ID)
 }
 
-// curl reads a message over imaps:// (by UID) and pop3s:// (by number),
-// verifying the certificate.
+// curl reads messages over imaps:// (by UID) and pop3s:// (by number),
+// and over the plain ports after STARTTLS/STLS, verifying the certificate;
+// without TLS it gets nothing.
 func TestRealClientCurl(t *testing.T) {
 	curl := needTool(t, "curl")
 	h := officeSuite(t)
@@ -164,6 +177,27 @@ func TestRealClientCurl(t *testing.T) {
 		got = append(got, id)
 	}
 	wantIDs(t, "curl over POP3", got, ids...)
+	// The plain ports with STARTTLS / STLS (--ssl-reqd makes curl upgrade).
+	for _, url := range []string{"imap://127.0.0.1:" + h.port("imap") + "/INBOX;UID=1", "pop3://127.0.0.1:" + h.port("pop3") + "/1"} {
+		out, _ := runTool(t, nil, nil, curl, append(common, url)...)
+		if id, err := checkMessage([]byte(out)); err != nil || id != ids[0] {
+			t.Errorf("curl %s after STARTTLS: %q %v", url, id, err)
+		}
+	}
+	// Without TLS a password in clear is never accepted (not on loopback
+	// either: plaintext_auth_on_loopback is off). IMAP offers no mechanism
+	// at all; POP3 offers only CRAM-MD5, which does not reveal it.
+	plain := append([]string(nil), common[:2]...) // no --ssl-reqd
+	plain = append(plain, common[3:]...)
+	for _, args := range [][]string{
+		{"imap://127.0.0.1:" + h.port("imap") + "/INBOX;UID=1"},
+		{"--login-options", "AUTH=PLAIN", "pop3://127.0.0.1:" + h.port("pop3") + "/1"},
+		{"--login-options", "AUTH=LOGIN", "pop3://127.0.0.1:" + h.port("pop3") + "/1"},
+	} {
+		if out, code := runTool(t, nil, []int{67, 8, 78, 56}, curl, append(plain, args...)...); code == 0 || strings.Contains(out, ids[0]) {
+			t.Errorf("curl %v without TLS got mail (exit %d)", args, code)
+		}
+	}
 	// A wrong password is refused, not served.
 	bad := append([]string(nil), common...)
 	bad[len(bad)-1] = "bob@example.com:wrong-password"
