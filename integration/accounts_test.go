@@ -14,7 +14,7 @@ import (
 )
 
 // mail.ini edits while the server runs: a user added logs in within two
-// seconds over every protocol; a user removed can no longer log in, gets
+// seconds over every protocol and gets the list's mail; a user removed can no longer log in, gets
 // no more mail, and her open IMAP and POP3 sessions end.
 func TestAccountChangesWhileRunning(t *testing.T) {
 	withDave := configWith(officeAliases, "alice@example.com", "bob@example.com", "dave@example.com")
@@ -42,7 +42,8 @@ func TestAccountChangesWhileRunning(t *testing.T) {
 
 	// carol appears.
 	carolPass := "carol-secret-1"
-	withCarol := withDave + userSection("carol@example.com", carolPass)
+	withCarol := strings.Replace(withDave+userSection("carol@example.com", carolPass),
+		"team@example.com = bob@example.com, dave@example.com", "team@example.com = bob@example.com, dave@example.com, carol@example.com", 1)
 	h.rewriteConfig(withCarol)
 	added := time.Now()
 	waitFor(t, 2*time.Second, "carol to log in over IMAP", func() bool {
@@ -67,10 +68,24 @@ func TestAccountChangesWhileRunning(t *testing.T) {
 		t.Fatalf("carol cannot send: %v", err)
 	}
 	t.Logf("carol could use IMAP, POP3 and SMTP %v after the edit", time.Since(added).Round(time.Millisecond))
+	toTeam := newMessage("alice@example.com", "team@example.com", "Welcome carol", 500)
+	if err := submit(h.addr("submission"), h.tls, "alice@example.com", users["alice@example.com"], "alice@example.com", []string{"team@example.com"}, toTeam.Raw); err != nil {
+		t.Fatal(err)
+	}
+	p, err := dialPOP3S(h.addr("pop3s"), h.tls, "carol@example.com", carolPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw, err := p.retr(1); err != nil {
+		t.Errorf("the list did not reach carol: %v", err)
+	} else if id, err := checkMessage(raw); err != nil || id != toTeam.ID {
+		t.Errorf("carol's message 1: %q %v", id, err)
+	}
+	p.quit()
 
 	// dave leaves: his section goes, and the list no longer names him.
 	withoutDave := strings.Replace(withCarol, userSection("dave@example.com", users["dave@example.com"]), "", 1)
-	withoutDave = strings.Replace(withoutDave, "team@example.com = bob@example.com, dave@example.com", "team@example.com = bob@example.com", 1)
+	withoutDave = strings.Replace(withoutDave, "team@example.com = bob@example.com, dave@example.com, carol@example.com", "team@example.com = bob@example.com, carol@example.com", 1)
 	h.rewriteConfig(withoutDave)
 	removed := time.Now()
 	for i, c := range daveIMAP {
