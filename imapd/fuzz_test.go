@@ -114,3 +114,13 @@ func normalise(bs imap.BodyStructure) string {
 	e.body(bs)
 	return string(e.b)
 }
+
+// FuzzSearchableText: any message decodes for SEARCH without panicking.
+func FuzzSearchableText(f *testing.F) {
+	f.Add(mimeMsg)
+	f.Add("Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!\r\n")
+	f.Add("no header")
+	f.Fuzz(func(t *testing.T, msg string) {
+		searchableText([]byte(msg))
+	})
+}

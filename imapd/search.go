@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"mime"
@@ -260,13 +261,11 @@ func (mc *msgCtx) load() error {
 	if err != nil {
 		return fmt.Errorf("search: reading message %d: %w", mc.msg().UID, err)
 	}
-	text := string(raw)
-	h, _ := textproto.ReadHeader(bufio.NewReader(strings.NewReader(text)))
+	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
 	mc.header = &h
-	mc.text = strings.ToLower(text)
-	if i := strings.Index(mc.text, "\r\n\r\n"); i >= 0 {
-		mc.body = mc.text[i+4:]
-	}
+	header, body := searchableText(raw)
+	mc.body = strings.ToLower(body)
+	mc.text = strings.ToLower(header) + "\n" + mc.body
 	mc.loaded = true
 	return nil
 }

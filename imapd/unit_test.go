@@ -100,3 +100,24 @@ func TestParseDefaults(t *testing.T) {
 		t.Errorf("to %+v", env.To)
 	}
 }
+
+func TestSearchableText(t *testing.T) {
+	msg := "Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		"SGVsbG8gS8O2bG4gc3Vuc2hpbmU=\r\n" + // "Hello Köln sunshine"
+		"--b\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+		"Stra=DFe mit sehr langem Wo=\r\nrt\r\n" +
+		"--b--\r\n"
+	header, body := searchableText([]byte(msg))
+	for _, want := range []string{"Hello Köln sunshine", "Straße", "Wort"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("body lacks %q: %q", want, body)
+		}
+	}
+	if !strings.Contains(header, "Grüße") {
+		t.Errorf("header %q", header)
+	}
+	if !containsFold("Hello WORLD", "world") || containsFold("abc", "abcd") || !containsFold("Köln", "KÖLN") {
+		t.Error("containsFold")
+	}
+}
