@@ -37,9 +37,15 @@ const (
 )
 
 // signedHeaders are the fields we sign (RFC 6376 §5.4.1's recommendation).
-var signedHeaders = []string{"From", "Reply-To", "Subject", "Date", "To", "Cc",
+// Each may appear only once in a message (RFC 5322 §3.6), and each is
+// listed twice ("oversigned", RFC 6376 §8.15): the second entry signs the
+// absence of another copy, so one added above ours later (a forged From
+// in a replayed message) breaks the signature.
+var signedHeaders = oversign("From", "Reply-To", "Subject", "Date", "To", "Cc",
 	"Message-ID", "In-Reply-To", "References", "MIME-Version", "Content-Type",
-	"Content-Transfer-Encoding"}
+	"Content-Transfer-Encoding")
+
+func oversign(keys ...string) []string { return append(keys, keys...) }
 
 // GenerateKey creates an RSA-2048 DKIM key for domain and selector in
 // dataDir/dkim and returns the DNS TXT record text to publish at
