@@ -179,6 +179,14 @@ func BenchmarkFolder(b *testing.B) {
 				}
 			}
 		}))
+		b.Run(fmt.Sprintf("%dk/UID-FETCH-HEADER-FIELDS", n/1000), withCPU(func(b *testing.B) {
+			// What Thunderbird asks for new messages: opens every file.
+			for i := 0; i < b.N; i++ {
+				if got := bc.do(b, "UID FETCH 1:* (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Subject Date Message-ID In-Reply-To Content-Type)])"); got < n {
+					b.Fatalf("%d lines", got)
+				}
+			}
+		}))
 		b.Run(fmt.Sprintf("%dk/UID-SEARCH-SUBJECT", n/1000), withCPU(func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				if got := bc.do(b, `UID SEARCH SUBJECT "topic 7"`); got != 1 {
