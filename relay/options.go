@@ -154,8 +154,14 @@ func (o Options) withDefaults() (Options, error) {
 		o.MaxAge = 5 * 24 * time.Hour
 	}
 	if o.Smarthost != "" {
-		if _, _, err := net.SplitHostPort(o.Smarthost); err != nil {
+		host, _, err := net.SplitHostPort(o.Smarthost)
+		if err != nil {
 			return o, fmt.Errorf("relay: smarthost %q: %w", o.Smarthost, err)
+		}
+		// A password never crosses the network in clear (Postfix refuses
+		// plaintext SASL without TLS by default too); loopback is no network.
+		if o.SmarthostTLS == TLSNone && o.SmarthostUser != "" && !isLoopbackHost(host) {
+			return o, fmt.Errorf("relay: smarthost %s: with TLS mode none the password would be sent in clear; use starttls or implicit", o.Smarthost)
 		}
 	}
 	if o.DNSServer != "" {
@@ -230,4 +236,12 @@ func (o *Options) postmaster() string {
 		return "postmaster@" + strings.ToLower(o.LocalDomains[0])
 	}
 	return "postmaster@" + o.Hostname
+}
+
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
