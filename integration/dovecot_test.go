@@ -32,12 +32,7 @@ func TestDovecotReadsTheTree(t *testing.T) {
 		t.Skipf("%s not installed: skipping the Dovecot cross-check (in CI, with CI=true, this fails)", dovecotIMAP)
 	}
 	h := officeSuite(t)
-	for i := range 4 {
-		m := newMessage("alice@example.com", "bob@example.com", fmt.Sprintf("for Dovecot %d", i), 2000)
-		if err := submit(h.addr("submission"), h.tls, "alice@example.com", users["alice@example.com"], "alice@example.com", []string{"bob@example.com"}, m.Raw); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h.aliceMailsBob(t, 4, "for Dovecot")
 	c, err := dialIMAPS(h.addr("imaps"), h.tls, "bob@example.com", users["bob@example.com"], nil)
 	if err != nil {
 		t.Fatal(err)

@@ -143,14 +143,7 @@ func TestRealClientSwaks(t *testing.T) {
 func TestRealClientCurl(t *testing.T) {
 	curl := needTool(t, "curl")
 	h := officeSuite(t)
-	var ids []string
-	for i := range 2 {
-		m := newMessage("alice@example.com", "bob@example.com", fmt.Sprintf("for curl %d", i), 3000)
-		if err := submit(h.addr("submission"), h.tls, "alice@example.com", users["alice@example.com"], "alice@example.com", []string{"bob@example.com"}, m.Raw); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, m.ID)
-	}
+	ids := h.aliceMailsBob(t, 2, "for curl")
 	common := []string{"--silent", "--show-error", "--ssl-reqd", "--cacert", h.caFile(), "--max-time", "20",
 		"--user", "bob@example.com:" + users["bob@example.com"]}
 	var got []string

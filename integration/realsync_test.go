@@ -21,17 +21,7 @@ import (
 func TestRealClientFetchmail(t *testing.T) {
 	fetchmail := needTool(t, "fetchmail")
 	h := officeSuite(t)
-	var ids []string
-	send := func(subject string) string {
-		m := newMessage("alice@example.com", "bob@example.com", subject, 4000)
-		if err := submit(h.addr("submission"), h.tls, "alice@example.com", users["alice@example.com"], "alice@example.com", []string{"bob@example.com"}, m.Raw); err != nil {
-			t.Fatal(err)
-		}
-		return m.ID
-	}
-	for i := range 3 {
-		ids = append(ids, send(fmt.Sprintf("for fetchmail %d", i)))
-	}
+	ids := h.aliceMailsBob(t, 3, "for fetchmail")
 	home := t.TempDir()
 	out := filepath.Join(home, "out")
 	if err := os.Mkdir(out, 0o700); err != nil {
@@ -58,15 +48,7 @@ poll 127.0.0.1 with service %s protocol POP3 uidl timeout 20:
 		}
 		var got []string
 		for _, e := range ents {
-			data, err := os.ReadFile(filepath.Join(out, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			id, err := checkMessage(data)
-			if err != nil {
-				t.Fatalf("fetchmail delivered %s: %v", e.Name(), err)
-			}
-			got = append(got, id)
+			got = append(got, readMessageFile(t, filepath.Join(out, e.Name())))
 			os.Remove(filepath.Join(out, e.Name()))
 		}
 		return got
@@ -79,7 +61,7 @@ poll 127.0.0.1 with service %s protocol POP3 uidl timeout 20:
 		t.Errorf("second fetchmail run exited %d, want 1 (no new mail)", code)
 	}
 	wantIDs(t, "second fetchmail run", fetched())
-	ids = append(ids, send("one more"))
+	ids = append(ids, h.aliceMailsBob(t, 1, "one more")...)
 	if code := run(); code != 0 {
 		t.Fatalf("third fetchmail run exited %d", code)
 	}
@@ -108,14 +90,7 @@ poll 127.0.0.1 with service %s protocol POP3 uidl timeout 20:
 func TestRealClientMbsync(t *testing.T) {
 	mbsync := needTool(t, "mbsync")
 	h := officeSuite(t)
-	var ids []string
-	for i := range 4 {
-		m := newMessage("alice@example.com", "bob@example.com", fmt.Sprintf("for mbsync %d", i), 3000)
-		if err := submit(h.addr("submission"), h.tls, "alice@example.com", users["alice@example.com"], "alice@example.com", []string{"bob@example.com"}, m.Raw); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, m.ID)
-	}
+	ids := h.aliceMailsBob(t, 4, "for mbsync")
 	// Bob's desktop: a folder of his own, a flag, something in Trash.
 	c, err := dialIMAPS(h.addr("imaps"), h.tls, "bob@example.com", users["bob@example.com"], nil)
 	if err != nil {
@@ -196,6 +171,21 @@ SyncState *
 	}
 }
 
+// readMessageFile returns the Message-ID of a message file a client
+// wrote, failing the test if the message is not whole.
+func readMessageFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := checkMessage(data)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return id
+}
+
 // readLocalMaildir returns the Message-IDs in a maildir folder (each
 // checked whole) and those with the F (flagged) flag.
 func readLocalMaildir(t *testing.T, dir string) (ids, flagged []string) {
@@ -206,14 +196,7 @@ func readLocalMaildir(t *testing.T, dir string) (ids, flagged []string) {
 			t.Fatalf("local maildir: %v", err)
 		}
 		for _, e := range ents {
-			data, err := os.ReadFile(filepath.Join(dir, sub, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			id, err := checkMessage(data)
-			if err != nil {
-				t.Fatalf("local %s: %v", e.Name(), err)
-			}
+			id := readMessageFile(t, filepath.Join(dir, sub, e.Name()))
 			ids = append(ids, id)
 			if _, info, ok := strings.Cut(e.Name(), ":2,"); ok && strings.Contains(info, "F") {
 				flagged = append(flagged, id)

@@ -180,6 +180,21 @@ func newTestLogger(w *logBuffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
+// aliceMailsBob submits n messages from alice to bob over submission and
+// returns their Message-IDs.
+func (h *harness) aliceMailsBob(t testing.TB, n int, subject string) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		m := newMessage("alice@example.com", "bob@example.com", fmt.Sprintf("%s %d", subject, i), 3000)
+		if err := submit(h.addr("submission"), h.tls, "alice@example.com", users["alice@example.com"], "alice@example.com", []string{"bob@example.com"}, m.Raw); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
 // logBuffer collects the suite's log for printing when a test fails.
 type logBuffer struct {
 	mu  sync.Mutex
