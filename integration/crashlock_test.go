@@ -38,7 +38,7 @@ func TestRestartAfterCrashWithUIDListLockHeld(t *testing.T) {
 
 	c = startChild(t, ini)
 	// The new message has no UID yet: opening INBOX must take the lock.
-	err := within(5*time.Second, func() error {
+	err := within(10*time.Second, func() error {
 		ic, err := dialIMAPS(c.addrs["imaps"], tc, "bob@example.com", users["bob@example.com"], nil)
 		if err != nil {
 			return err

@@ -71,7 +71,7 @@ func (cs *crashState) openAfterRestart(c *child, tc *tls.Config, round int) {
 	t := cs.t
 	t.Helper()
 	locks := staleLocks(filepath.Join(cs.dataDir, "mail"))
-	err := within(5*time.Second, func() error {
+	err := within(10*time.Second, func() error {
 		for _, u := range crashUsers {
 			ic, err := dialIMAPS(c.addrs["imaps"], tc, u, users[u], nil)
 			if err != nil {
