@@ -235,3 +235,43 @@ func TestConcurrentSessions(t *testing.T) {
 		}
 	}
 }
+
+// A removed user's IDLE-ing sessions all end; go-imap then calls Close while
+// Session.Idle may still run (run with -race).
+func TestRemovedUserIdleSessions(t *testing.T) {
+	e := startServer(t)
+	var clients []*imapclient.Client
+	for i := 0; i < 4; i++ {
+		c := e.client(t, alice, alicePW, nil)
+		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Idle(); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	// Deliveries keep the IDLE goroutines busy while the sessions close.
+	go func() {
+		for i := 0; i < 5; i++ {
+			d, err := e.store.BeginDelivery()
+			if err != nil {
+				return
+			}
+			d.Write([]byte(testMsg("during", "x")))
+			d.Commit(t.Context(), []string{alice})
+		}
+	}()
+	cfg := e.cfg
+	cfg.Users = cfg.Users[1:]
+	if err := e.dir.Update(cfg); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range clients {
+		select {
+		case <-c.Closed():
+		case <-time.After(3 * time.Second):
+			t.Errorf("IDLE session %d stayed open", i)
+		}
+	}
+}

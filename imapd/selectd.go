@@ -109,6 +109,14 @@ func (sess *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 
 // Idle implements IDLE (RFC 2177): changes are written as they happen.
 func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	sess.mu.Lock()
+	if sess.closed {
+		sess.mu.Unlock()
+		return nil // the connection ended before this goroutine ran
+	}
+	sess.idlers.Add(1)
+	sess.mu.Unlock()
+	defer sess.idlers.Done()
 	hooks := &sess.srv.opts.Hooks
 	if hooks.OnCommand != nil {
 		hooks.OnCommand(sess.id, "IDLE")

@@ -23,10 +23,16 @@ type session struct {
 	remote net.Addr
 	batch  *batchConn // under TLS; nil if the engine was fed another conn
 
-	mu      sync.Mutex // guards name, busy, stopped
+	mu      sync.Mutex // guards name, busy, stopped, closed, idlers
 	name    string     // canonical user once authenticated
 	busy    bool
 	stopped bool
+	closed  bool
+	// idlers counts running Idle calls. go-imap's IDLE handler returns
+	// without waiting for Session.Idle when the connection fails, and then
+	// calls Close: Close waits for Idle so they never touch the session
+	// at the same time.
+	idlers sync.WaitGroup
 
 	user        *mailstore.User
 	events      <-chan mailstore.Event
@@ -71,6 +77,10 @@ func (sess *session) userName() string {
 // Close implements imapserver.Session; go-imap calls it once when the
 // connection ends.
 func (sess *session) Close() error {
+	sess.mu.Lock()
+	sess.closed = true
+	sess.mu.Unlock()
+	sess.idlers.Wait()
 	if sess.cancelWatch != nil {
 		sess.cancelWatch()
 	}
