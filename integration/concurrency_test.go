@@ -128,6 +128,11 @@ func (cc *concurrencyState) imapWorker(h *harness, user, pass string, done *atom
 		return
 	}
 	defer c.Close()
+	// Mail only ever leaves INBOX here, so a message this worker has not
+	// seen before is new and must have a UID above every UID it has seen
+	// (RFC 3501 §2.3.1.1: UIDs are assigned in ascending order).
+	seen := map[string]bool{}
+	var maxUID imap.UID
 	for i := 0; i < 300 && !(done.Load() && i > 3); i++ {
 		uidv, msgs, err := fetchAll(c, "INBOX", true)
 		if err != nil {
@@ -135,6 +140,7 @@ func (cc *concurrencyState) imapWorker(h *harness, user, pass string, done *atom
 			return
 		}
 		cc.checkUIDV(user, uidv)
+		newMax := maxUID
 		for _, m := range msgs {
 			id, err := checkMessage(m.Body)
 			if err != nil {
@@ -142,7 +148,13 @@ func (cc *concurrencyState) imapWorker(h *harness, user, pass string, done *atom
 				continue
 			}
 			cc.noteUID("IMAP "+user, id, m.UID)
+			if !seen[id] && m.UID <= maxUID {
+				cc.errs.add("IMAP worker %s: new message %s got UID %d, not above %d seen before", user, id, m.UID, maxUID)
+			}
+			seen[id] = true
+			newMax = max(newMax, m.UID)
 		}
+		maxUID = newMax
 		cc.imapOps.Add(1)
 		if len(msgs) == 0 {
 			time.Sleep(20 * time.Millisecond)
