@@ -49,7 +49,7 @@ type Hooks struct {
 
 // SessionInfo describes the client of a connection.
 type SessionInfo struct {
-	ID     string   // connection ID, as in logs and Received headers
+	ID     string   // connection ID, as in logs and the transcript hooks
 	Remote net.Addr // client address
 	Helo   string   // EHLO/HELO argument
 	User   string   // authenticated user; "" if none
