@@ -31,6 +31,7 @@ type Queue struct {
 	inflight map[string]bool
 	bad      map[string]bool      // unreadable envelopes, logged once
 	holdoff  map[string]time.Time // not before (after a local error)
+	unsaved  map[string]*Envelope // outcomes a failed save left only here
 	cancel   context.CancelFunc   // cancels deliveries in progress
 	stop     chan struct{}        // closed to stop the scheduler
 	done     chan struct{}        // closed when the scheduler has returned
@@ -56,6 +57,7 @@ func New(opts Options) (*Queue, error) {
 		inflight: map[string]bool{},
 		bad:      map[string]bool{},
 		holdoff:  map[string]time.Time{},
+		unsaved:  map[string]*Envelope{},
 	}, nil
 }
 

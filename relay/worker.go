@@ -61,6 +61,9 @@ func (q *Queue) process(ctx context.Context, id string) result {
 		q.log.Error("read envelope", "id", id, "err", err)
 		return resFailed
 	}
+	if !q.saveRemembered(e) {
+		return resFailed
+	}
 	if e.Next.After(q.opts.Now()) {
 		return resDone // postponed by an admin since the scan
 	}
@@ -76,6 +79,7 @@ func (q *Queue) process(ctx context.Context, id string) result {
 	}
 	if err := q.attempt(ctx, e); err != nil {
 		q.log.Error("delivery attempt", "id", id, "err", err)
+		q.remember(e)
 		return resFailed
 	}
 	if ctx.Err() != nil {
@@ -121,6 +125,41 @@ func (q *Queue) attempt(ctx context.Context, e *Envelope) error {
 		e.LastAttempt = q.opts.Now()
 	}
 	return nil
+}
+
+// remember keeps the outcomes of an attempt whose save failed (disk full),
+// so that the next attempt does not send again to recipients a remote has
+// already accepted. It lasts as long as the process; after a restart
+// the unavoidable RFC 1047 window applies.
+func (q *Queue) remember(e *Envelope) {
+	q.mu.Lock()
+	q.unsaved[e.ID] = e
+	q.mu.Unlock()
+}
+
+// saveRemembered merges remembered outcomes into e, just read from disk
+// under the lock, and saves it. Only recipients still pending on disk
+// take the remembered state, so admin edits made meanwhile stand. It
+// reports false (and remembers again) if the save fails.
+func (q *Queue) saveRemembered(e *Envelope) bool {
+	q.mu.Lock()
+	prev := q.unsaved[e.ID]
+	delete(q.unsaved, e.ID)
+	q.mu.Unlock()
+	if prev == nil {
+		return true
+	}
+	for _, r := range prev.Recipients {
+		if d := e.recipient(r.Addr); d != nil && d.State == StatePending && r.State != StatePending {
+			*d = r
+		}
+	}
+	if err := q.spool.writeEnvelope(e); err != nil {
+		q.log.Error("save remembered delivery state", "id", e.ID, "err", err)
+		q.remember(e)
+		return false
+	}
+	return true
 }
 
 // record applies one transaction's outcomes and saves the envelope before
