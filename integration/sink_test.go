@@ -4,6 +4,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,7 +14,8 @@ import (
 
 // smtpSink is the "rest of the internet" on loopback: an SMTP server that
 // the relay uses as its smarthost. It counts each message by Message-ID
-// and notes any that arrive damaged.
+// and notes any that arrive damaged. It refuses recipients whose local
+// part starts with "reject-".
 type smtpSink struct {
 	addr    string
 	mu      sync.Mutex
@@ -50,9 +52,17 @@ func (k *smtpSink) count(id string) int {
 type sinkSession struct{ k *smtpSink }
 
 func (s *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *sinkSession) Reset()                               {}
-func (s *sinkSession) Logout() error                        { return nil }
+
+// Rcpt refuses local parts starting with "reject-" (a remote 550).
+func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if strings.HasPrefix(to, "reject-") {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
+	}
+	return nil
+}
+
+func (s *sinkSession) Reset()        {}
+func (s *sinkSession) Logout() error { return nil }
 
 func (s *sinkSession) Data(r io.Reader) error {
 	data, err := io.ReadAll(r)
