@@ -83,7 +83,7 @@ func (f *Folder) copyTo(uids []UID, dest *Folder, move bool) (src, dst []UID, er
 		}
 		key := sizedKey(f.u.s.newKey(now), c.size, c.vsize)
 		msgs[i] = &message{key: key, info: sortInfo(append([]byte(c.info), letters...)),
-			size: c.size, vsize: c.vsize, date: c.date, recent: true}
+			size: c.size, vsize: c.vsize, date: c.date, recent: true, ext: setExt("", dateExt, c.date)}
 	}
 	i := 0
 	dst, err = dix.addFiles(msgs, func(m *message) error {

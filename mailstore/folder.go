@@ -189,6 +189,7 @@ func (f *Folder) Append(r io.Reader, flags []Flag, date time.Time) (UID, error) 
 	m := &message{
 		key: sizedKey(key, t.cnt.size, t.cnt.vsize), info: sortInfo(append(sys, letters...)),
 		size: t.cnt.size, vsize: t.cnt.vsize, date: date.UnixNano(), recent: true,
+		ext: setExt("", dateExt, date.UnixNano()),
 	}
 	uids, err := ix.addFiles([]*message{m}, func(m *message) error {
 		return os.Rename(t.path, ix.msgPath(m))

@@ -34,6 +34,7 @@ type message struct {
 	vsize   int64
 	date    int64 // mtime, unix nanoseconds
 	recent  bool
+	statted bool   // its date came from stat, not its record (first sync only)
 	ext     string // dovecot-uidlist ext fields, kept on rewrite
 	seenGen uint64
 }

@@ -3,10 +3,12 @@ package mailstore
 // Sync: bring a folder's index up to date with its directories.
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -75,7 +77,6 @@ func (ix *index) syncLocked(force, notify bool) (diff syncDiff, err error) {
 	ix.gen++
 	gen := ix.gen
 	byName := make(map[string]diskEntry)
-	var unknown []diskEntry
 	scan := func(sub string) error {
 		names, err := readDirNames(ix.path(sub))
 		if err != nil {
@@ -140,9 +141,6 @@ func (ix *index) syncLocked(force, notify bool) (diff syncDiff, err error) {
 			}
 		}
 	}
-	for _, e := range byName {
-		unknown = append(unknown, e)
-	}
 	// Expunged: indexed files no longer on disk.
 	if n := missing(); n > 0 {
 		kept := ix.msgs[:0]
@@ -157,8 +155,8 @@ func (ix *index) syncLocked(force, notify bool) (diff syncDiff, err error) {
 		clear(ix.msgs[len(kept):])
 		ix.msgs = kept
 	}
-	if len(unknown) > 0 || listChanged {
-		diff.added, err = ix.assignUIDs(unknown, listChanged)
+	if len(byName) > 0 || listChanged {
+		diff.added, err = ix.assignUIDs(byName, listChanged)
 		if err != nil {
 			return diff, err
 		}
@@ -181,9 +179,9 @@ func (ix *index) syncLocked(force, notify bool) (diff syncDiff, err error) {
 // assignUIDs gives unknown files their UIDs: the ones dovecot-uidlist
 // already has (another process assigned them), else new ones in delivery
 // order, written back to dovecot-uidlist under the dotlock.
-func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error) {
+func (ix *index) assignUIDs(byName map[string]diskEntry, listChanged bool) ([]UID, error) {
 	var lk *dotlock
-	if len(unknown) > 0 {
+	if len(byName) > 0 {
 		var err error
 		if lk, err = ix.s.lockUIDList(ix.dir); err != nil {
 			return nil, err
@@ -202,7 +200,7 @@ func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error
 		ul = &uidList{uidValidity: ix.s.newUIDValidity(), nextUID: 1, guid: newGUID()}
 		st = stamp{}
 		for _, m := range ix.msgs {
-			unknown = append(unknown, diskEntry{name: m.fileName(), key: m.key, info: m.info, inNew: m.inNew})
+			byName[m.key] = diskEntry{name: m.fileName(), key: m.key, info: m.info, inNew: m.inNew}
 		}
 		ix.msgs, ix.byKey = nil, make(map[string]*message)
 	} else if err != nil {
@@ -211,7 +209,7 @@ func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error
 	if ul.uidValidity != ix.uidValidity {
 		// The folder was recreated behind us: all old UIDs are gone.
 		for _, m := range ix.msgs {
-			unknown = append(unknown, diskEntry{name: m.fileName(), key: m.key, info: m.info, inNew: m.inNew})
+			byName[m.key] = diskEntry{name: m.fileName(), key: m.key, info: m.info, inNew: m.inNew}
 		}
 		ix.msgs, ix.byKey = nil, make(map[string]*message)
 		ix.uidValidity, ix.guid, ix.hdrExtra = ul.uidValidity, ul.guid, ul.hdrExtra
@@ -221,14 +219,24 @@ func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error
 		ix.nextUID = ul.nextUID
 	}
 	ix.listSt = st
-	if len(unknown) == 0 {
+	if len(byName) == 0 {
 		return nil, nil
 	}
 	statter := openStatter(ix.dir)
 	defer statter.close()
-	recs := make(map[string]uidRec, len(ul.recs))
+	// Files the list already has keep their UIDs (taken in the list's UID
+	// order, so they arrive sorted); the others get new ones.
+	var unknown []diskEntry
+	var exts []string
+	var uids []UID
 	for _, r := range ul.recs {
-		recs[r.key] = r
+		if e, ok := byName[r.key]; ok && ix.find(r.uid) == nil {
+			unknown, exts, uids = append(unknown, e), append(exts, r.ext), append(uids, r.uid)
+			delete(byName, r.key)
+		}
+	}
+	for _, e := range byName {
+		unknown, exts, uids = append(unknown, e), append(exts, ""), append(uids, 0)
 	}
 	var added []UID
 	var fresh []*message
@@ -237,22 +245,17 @@ func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error
 	if n := len(ix.msgs); n > 0 {
 		last = ix.msgs[n-1].uid
 	}
-	// Files the list already has keep their UIDs; the others get new ones.
-	exts := make([]string, len(unknown))
-	uids := make([]UID, len(unknown))
-	for i, e := range unknown {
-		if r, ok := recs[e.key]; ok && ix.find(r.uid) == nil {
-			exts[i], uids[i] = r.ext, r.uid
-			delete(recs, e.key)
-		}
-	}
 	var assigned []*message
+	statted := 0 // listed files whose records lacked the date
 	for i, m := range ix.newMessages(statter, unknown, exts) {
 		switch {
 		case m == nil:
 		case uids[i] != 0:
 			m.uid = uids[i]
 			fresh = append(fresh, m)
+			if m.statted {
+				statted++
+			}
 		default:
 			assigned = append(assigned, m)
 		}
@@ -285,9 +288,17 @@ func (ix *index) assignUIDs(unknown []diskEntry, listChanged bool) ([]UID, error
 		added = append(added, m.uid)
 	}
 	if !sorted {
-		sort.Slice(ix.msgs, func(i, j int) bool { return ix.msgs[i].uid < ix.msgs[j].uid })
+		slices.SortFunc(ix.msgs, func(a, b *message) int { return cmp.Compare(a.uid, b.uid) })
 	}
-	if len(assigned) > 0 && lk != nil {
+	switch {
+	case lk == nil:
+	case statted > 1000:
+		// Many records without dates (written by Dovecot or an older
+		// version): rewrite once so the next first sync need not stat.
+		if err := ix.writeUIDList(ul); err != nil {
+			return nil, err
+		}
+	case len(assigned) > 0:
 		if err := ix.saveUIDList(ul, st, assigned); err != nil {
 			return nil, err
 		}
@@ -324,32 +335,39 @@ func (ix *index) newMessages(d *dirStatter, es []diskEntry, exts []string) []*me
 }
 
 // newMessage builds an index entry for a file first seen on disk: sizes
-// from its name or the uidlist, else from stat (and, for vsize, one read).
+// from its name or its dovecot-uidlist record, the date from the record
+// (dateExt); what is missing from stat, and vsize, if nowhere else, from
+// one read. What it had to look up is added to the record.
 func (ix *index) newMessage(d *dirStatter, e diskEntry, ext string) (*message, bool) {
 	m := &message{key: e.key, info: e.info, inNew: e.inNew, ext: ext, recent: e.inNew, seenGen: ix.gen}
-	size, mtime, err := d.stat(e.inNew, e.name)
-	if err != nil {
-		return nil, false
-	}
-	m.date = mtime
 	m.size, m.vsize = keySizes(e.key)
 	if m.size < 0 {
-		m.size = size
+		m.size, _ = extInt(ext, 'S')
 	}
 	if m.vsize < 0 {
-		if v, ok := (uidRec{ext: ext}).extField('W'); ok {
-			fmt.Sscan(v, &m.vsize)
-		}
+		m.vsize, _ = extInt(ext, 'W')
 	}
+	date, ok := extInt(ext, dateExt)
+	if !ok || m.size < 0 {
+		size, mtime, err := d.stat(e.inNew, e.name)
+		if err != nil {
+			return nil, false
+		}
+		if m.size < 0 {
+			m.size = size
+		}
+		date = mtime
+		m.ext = setExt(m.ext, dateExt, mtime)
+		m.statted = true
+	}
+	m.date = date
 	if m.vsize < 0 {
 		v, err := fileVSize(ix.msgPath(m))
 		if err != nil {
 			return nil, false
 		}
 		m.vsize = v
-		if ext == "" {
-			m.ext = fmt.Sprintf("W%d", v)
-		}
+		m.ext = setExt(m.ext, 'W', v)
 	}
 	return m, true
 }

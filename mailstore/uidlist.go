@@ -151,14 +151,34 @@ func parseUIDRec(line []byte, v1 bool) (uidRec, error) {
 	return rec, nil
 }
 
-// ext returns the value of ext field letter c, if present.
-func (r uidRec) extField(c byte) (string, bool) {
-	for f := range strings.FieldsSeq(r.ext) {
+// dateExt is our record ext field: the message's date (file mtime when
+// first seen, the APPEND date) in Unix nanoseconds, so a first sync need not
+// stat every file. Dovecot keeps ext fields it does not know.
+const dateExt = 'X'
+
+// extInt returns the value of numeric ext field c, or -1.
+func extInt(ext string, c byte) (int64, bool) {
+	for f := range strings.FieldsSeq(ext) {
 		if f[0] == c {
-			return f[1:], true
+			n, err := strconv.ParseInt(f[1:], 10, 64)
+			if err != nil || n < 0 {
+				return -1, false
+			}
+			return n, true
 		}
 	}
-	return "", false
+	return -1, false
+}
+
+// setExt sets numeric ext field c, replacing an old value.
+func setExt(ext string, c byte, v int64) string {
+	var out []string
+	for f := range strings.FieldsSeq(ext) {
+		if f[0] != c {
+			out = append(out, f)
+		}
+	}
+	return strings.Join(append(out, string(c)+strconv.FormatInt(v, 10)), " ")
 }
 
 func (l *uidList) marshal() []byte {
