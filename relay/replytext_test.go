@@ -1,8 +1,10 @@
 package relay
 
 import (
+	"log/slog"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
@@ -55,4 +57,26 @@ func TestRecordCleansForeignText(t *testing.T) {
 	if hasCtl(de.diag) || !utf8.ValidString(de.diag) {
 		t.Errorf("diagnostic %q keeps control characters or invalid UTF-8", de.diag)
 	}
+}
+
+// Whatever a remote answers, the outcome recorded from it must survive the
+// envelope file: Marshal's output always parses.
+func FuzzReplyOutcomeParses(f *testing.F) {
+	f.Add(550, 5, 1, 1, "no such user")
+	f.Add(451, 4, -1, 0, "Postfach von M\xfcller voll")
+	f.Add(250, 2, 1000, 5, "ok \x1b[2J\x00\ufffd")
+	q, err := New(Options{DataDir: f.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, code, c1, c2, c3 int, text string) {
+		de := replyError(&smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{c1, c2, c3}, Message: text}, "mx.remote.test")
+		e := &Envelope{ID: "F1", From: "alice@local.test", Created: time.Unix(1, 0), Next: time.Unix(1, 0), Recipients: []Recipient{{Addr: "bob@remote.test", State: StatePending}}}
+		if err := q.record(t.Context(), e, map[string]outcome{"bob@remote.test": errOutcome(de)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ParseEnvelope(e.Marshal()); err != nil {
+			t.Fatalf("recorded outcome does not parse: %v\n%s", err, e.Marshal())
+		}
+	})
 }
