@@ -12,6 +12,7 @@ func FuzzUIDList(f *testing.F) {
 	f.Add([]byte("1 1234 5\n1 a:2,S\n4 b\n"))
 	f.Add([]byte("3 V1 N1 Gx X9\n"))
 	f.Add([]byte("3 V1 N1 G\n7 :x\n9 :y"))
+	f.Add([]byte("3 V5 N9 Gabc\n2 X1700000000123456789 W12 :k1\n8 X-1 W :k2\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		l, err := parseUIDList(data)
 		if err != nil {
@@ -23,6 +24,16 @@ func FuzzUIDList(f *testing.F) {
 				t.Fatalf("bad record accepted: %+v", r)
 			}
 			last = r.uid
+			// Setting our date field keeps the others and reads back.
+			ext := setExt(r.ext, dateExt, 1234)
+			if v, ok := extInt(ext, dateExt); !ok || v != 1234 {
+				t.Fatalf("setExt(%q) = %q", r.ext, ext)
+			}
+			if w, ok := extInt(r.ext, 'W'); ok {
+				if w2, _ := extInt(ext, 'W'); w2 != w {
+					t.Fatalf("setExt lost W: %q -> %q", r.ext, ext)
+				}
+			}
 		}
 		if l.nextUID <= last {
 			t.Fatalf("next UID %d <= last %d", l.nextUID, last)
