@@ -28,7 +28,7 @@ func (q *Queue) tryHost(ctx context.Context, e *Envelope, host, addr, port strin
 		return de
 	}
 	defer conn.Close()
-	conn = &writeTimeoutConn{Conn: conn, timeout: q.opts.CommandTimeout}
+	conn = &remoteConn{Conn: conn, timeout: q.opts.CommandTimeout, readLeft: maxSessionRead}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
@@ -174,16 +174,35 @@ func isASCII(s string) bool {
 	return true
 }
 
-// writeTimeoutConn bounds every write. go-smtp puts deadlines on commands
-// and replies but none on the message itself, so a remote that stops
-// reading in DATA would hold a worker until shutdown (RFC 5321 §4.5.3.2.5
-// gives a data block 3 minutes).
-type writeTimeoutConn struct {
+// maxSessionRead caps what one session may read from the remote. A client
+// session reads only replies, a few kilobytes (plus a TLS handshake); go-smtp's
+// reader has no limit of its own, so without this a server streaming one
+// endless reply would grow our memory until CommandTimeout.
+const maxSessionRead = 1 << 20
+
+var errReadTooMuch = errors.New("relay: remote sent too much (over 1 MiB in one session)")
+
+// remoteConn guards a connection to a remote server: every write is bounded
+// by timeout (go-smtp puts deadlines on commands and replies but none on the
+// message itself, so a remote that stops reading in DATA would hold a
+// worker until shutdown; RFC 5321 §4.5.3.2.5 gives a data block 3
+// minutes), and reads stop after readLeft bytes.
+type remoteConn struct {
 	net.Conn
-	timeout time.Duration
+	timeout  time.Duration
+	readLeft int
 }
 
-func (c *writeTimeoutConn) Write(p []byte) (int, error) {
+func (c *remoteConn) Write(p []byte) (int, error) {
 	c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
 	return c.Conn.Write(p)
+}
+
+func (c *remoteConn) Read(p []byte) (int, error) {
+	if c.readLeft <= 0 {
+		return 0, errReadTooMuch
+	}
+	n, err := c.Conn.Read(p[:min(len(p), c.readLeft)])
+	c.readLeft -= n
+	return n, err
 }

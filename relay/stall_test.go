@@ -13,6 +13,9 @@ import (
 const (
 	fakeStop   = "" // stop reading, keep the connection open
 	fakeHangup = "\x00hangup"
+	// fakeFlood sends 64 MiB of "250-" continuation lines, never the last
+	// line, then waits: a reply without end.
+	fakeFlood = "\x00flood"
 )
 
 // fakeMX is a scripted SMTP server on loopback for misbehaviour go-smtp's
@@ -59,6 +62,14 @@ func fakeMX(t *testing.T, respond func(cmd string) string) int {
 						return
 					case fakeHangup:
 						c.Close()
+						return
+					case fakeFlood:
+						line := []byte("250-" + strings.Repeat("x", 1020) + "\r\n")
+						for range 64 << 10 {
+							if _, err := c.Write(line); err != nil {
+								return
+							}
+						}
 						return
 					default:
 						c.Write([]byte(r))
