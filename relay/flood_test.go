@@ -28,9 +28,7 @@ func TestEndlessReplyIsCut(t *testing.T) {
 	o.RetrySchedule = []time.Duration{time.Hour}
 	q := startQueue(t, o)
 	id := enqueue(t, q, "alice@local.test", []string{"bob@remote.test"}, testMessage("alice@local.test", "m1@test"))
-	waitFor(t, "the attempt to end", func() bool { i, err := q.Show(id); return err == nil && i.Attempts > 0 })
-	i, _ := q.Show(id)
-	if r := i.Recipients[0]; r.State != StatePending || !strings.Contains(r.Diagnostic, "too much") {
+	if r := afterFirstAttempt(t, q, id); r.State != StatePending || !strings.Contains(r.Diagnostic, "too much") {
 		t.Errorf("recipient after an endless reply = %+v, want pending, cut off", r)
 	}
 }

@@ -104,9 +104,22 @@ func TestStalledDataTimesOut(t *testing.T) {
 	q := startQueue(t, o)
 	big := testMessage("alice@local.test", "m1@test") + strings.Repeat(strings.Repeat("x", 998)+"\r\n", 16<<10)
 	id := enqueue(t, q, "alice@local.test", []string{"bob@remote.test"}, big)
-	waitFor(t, "the attempt to end", func() bool { i, err := q.Show(id); return err == nil && i.Attempts > 0 })
-	i, _ := q.Show(id)
-	if r := i.Recipients[0]; r.State != StatePending || !strings.HasPrefix(r.Status, "4.") {
+	if r := afterFirstAttempt(t, q, id); r.State != StatePending || !strings.HasPrefix(r.Status, "4.") {
 		t.Errorf("recipient after a stalled DATA = %+v, want pending 4.x.x", r)
 	}
+}
+
+// afterFirstAttempt waits until message id has been tried once and
+// returns its first recipient as saved.
+func afterFirstAttempt(t *testing.T, q *Queue, id string) Recipient {
+	t.Helper()
+	var r Recipient
+	waitFor(t, "the first attempt", func() bool {
+		i, err := q.Show(id)
+		if err == nil && i.Attempts > 0 {
+			r = i.Recipients[0]
+		}
+		return err == nil && i.Attempts > 0
+	})
+	return r
 }
