@@ -20,4 +20,10 @@
 // SMTP transaction and before starting the next, so a restart never sends
 // again to a recipient whose server already accepted the message (except in
 // the unavoidable window between the remote's 250 and our fsync, RFC 1047).
+// If that save fails (disk full), the outcome is kept in memory and saved
+// before the message is tried again.
+//
+// Foreign input is bounded: a remote's reply text is cleaned before it is
+// stored, one SMTP session reads at most 1 MiB and every write has a
+// deadline, and one attempt dials at most 5 addresses.
 package relay
