@@ -270,3 +270,42 @@ func TestCopyMovePreserveFlags(t *testing.T) {
 		t.Fatalf("self copy %v %v", d, err)
 	}
 }
+
+func TestKeywordLimitsAndBadFlags(t *testing.T) {
+	root := t.TempDir()
+	s := openStore(t, root)
+	f := mustFolder(t, mustUser(t, s, "k@x.test"), "Archive")
+	uid, err := f.Append(strings.NewReader(msg(1)), nil, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < maxKeywords; i++ {
+		if _, err := f.SetFlags([]UID{uid}, FlagsAdd, []Flag{Flag("kw" + string(rune('A'+i)))}); err != nil {
+			t.Fatalf("keyword %d: %v", i, err)
+		}
+	}
+	if _, err := f.SetFlags([]UID{uid}, FlagsAdd, []Flag{"OneTooMany"}); !errors.Is(err, ErrNotPermitted) {
+		t.Fatalf("27th keyword: %v", err)
+	}
+	// Case-insensitive match reuses the letter; removing an unknown keyword
+	// defines nothing.
+	if _, err := f.SetFlags([]UID{uid}, FlagsRemove, []Flag{"KWA", "never-defined"}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := mustSync(t, f)
+	if n := len(msgs[0].Flags); n != maxKeywords-1 {
+		t.Fatalf("%d flags: %v", n, msgs[0].Flags)
+	}
+	if kw := f.Keywords(); len(kw) != maxKeywords || kw[0] != "kwA" {
+		t.Fatalf("keywords %v", kw)
+	}
+	for _, bad := range []Flag{"", "a b", "x(y", `\Bogus`, "a\x00", "%"} {
+		if _, err := f.SetFlags([]UID{uid}, FlagsAdd, []Flag{bad}); !errors.Is(err, ErrNotPermitted) {
+			t.Errorf("flag %q: %v", bad, err)
+		}
+	}
+	data, _ := os.ReadFile(filepath.Join(root, "x.test", "k", ".Archive", "dovecot-keywords"))
+	if !strings.HasPrefix(string(data), "0 kwA\n1 kwB\n") || strings.Contains(string(data), "never") {
+		t.Fatalf("dovecot-keywords %q", data)
+	}
+}

@@ -108,8 +108,9 @@ type Options struct {
 	// QuotaGrace lets a delivery that starts under quota finish even if it
 	// ends over it, as Dovecot's quota_grace does (fraction, default 0.1).
 	QuotaGrace float64
-	// PollInterval is how often folders that have watchers are checked for
-	// changes made by other processes (default 1s).
+	// PollInterval is how often, for users with watchers, INBOX and every
+	// folder a session has opened are checked for changes made by other
+	// processes (default 1s); what is found is sent to the watchers.
 	PollInterval time.Duration
 	// Logger for the store's own warnings; default slog.Default().
 	Logger *slog.Logger
