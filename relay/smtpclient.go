@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"golang.org/x/net/idna"
 )
 
 // tryHost runs one SMTP transaction. Per-recipient answers go into res; the
@@ -63,7 +64,11 @@ func (q *Queue) tryHost(ctx context.Context, e *Envelope, host, addr, port strin
 	}
 	// SIZE (RFC 1870) lets the remote refuse a too large message up front.
 	mopts := &smtp.MailOptions{Size: msg.size()}
-	utf8 := !isASCII(e.From) || !isASCII(strings.Join(rcpts, ""))
+	from := wireAddr(e.From)
+	utf8 := !isASCII(from)
+	for _, r := range rcpts {
+		utf8 = utf8 || !isASCII(wireAddr(r))
+	}
 	mopts.UTF8 = utf8
 	if ok, _ := c.Extension("SMTPUTF8"); utf8 && !ok {
 		// RFC 6531 §3.2: no SMTPUTF8, no delivery. (Any other error of
@@ -71,13 +76,13 @@ func (q *Queue) tryHost(ctx context.Context, e *Envelope, host, addr, port strin
 		c.Quit()
 		return &deliveryError{status: "5.6.7", diag: "x-mailsuite; " + host + " does not support SMTPUTF8", remote: host}
 	}
-	if err := c.Mail(e.From, mopts); err != nil {
+	if err := c.Mail(from, mopts); err != nil {
 		// A 4xx tries the next host; a 5xx fails the whole group.
 		return classify(err, host, "MAIL FROM to")
 	}
 	var accepted []string
 	for _, r := range rcpts {
-		if err := c.Rcpt(r, nil); err != nil {
+		if err := c.Rcpt(wireAddr(r), nil); err != nil {
 			de := classify(err, host, "RCPT TO to")
 			var se *smtp.SMTPError
 			if !errors.As(err, &se) {
@@ -163,6 +168,21 @@ func (q *Queue) auth(c *smtp.Client, host string) *deliveryError {
 		return asTemp(classify(err, host, "AUTH to"))
 	}
 	return nil
+}
+
+// wireAddr is an address as sent in MAIL or RCPT: a Unicode domain behind
+// an ASCII local part goes out as A-labels (RFC 5890), so that only a
+// non-ASCII local part needs SMTPUTF8 (RFC 6531 §3.2).
+func wireAddr(a string) string {
+	at := strings.LastIndexByte(a, '@')
+	if at < 0 || !isASCII(a[:at]) || isASCII(a[at+1:]) {
+		return a
+	}
+	domain, err := idna.Lookup.ToASCII(a[at+1:])
+	if err != nil {
+		return a
+	}
+	return a[:at+1] + domain
 }
 
 func isASCII(s string) bool {

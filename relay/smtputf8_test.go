@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -50,5 +51,47 @@ func TestSMTPUTF8LostConnectionIsTemporary(t *testing.T) {
 				t.Errorf("recipient = %+v, want %s %s", r, tc.wantState, tc.wantStatus)
 			}
 		})
+	}
+}
+
+// An address whose only non-ASCII part is the domain needs no SMTPUTF8:
+// its domain goes out as A-labels (RFC 6531 §3.2, RFC 5890), so a server
+// without the extension still gets the mail.
+func TestUnicodeDomainSentAsALabels(t *testing.T) {
+	d := startDNS(t)
+	var mu sync.Mutex
+	var cmds []string
+	inData := false
+	port := fakeMX(t, func(cmd string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case inData && cmd == ".":
+			inData = false
+			return "250 ok\r\n"
+		case inData:
+			return fakeSilent
+		case strings.HasPrefix(cmd, "EHLO"):
+			return "250-fake.test\r\n250 8BITMIME\r\n"
+		case cmd == "DATA":
+			inData = true
+			return "354 go ahead\r\n"
+		case cmd == "QUIT":
+			return "221 bye\r\n"
+		}
+		cmds = append(cmds, cmd)
+		return "250 ok\r\n"
+	})
+	d.add(t, "xn--bcher-kva.test. 60 IN MX 10 mx1.remote.test.", "mx1.remote.test. 60 IN A 127.0.0.1")
+	o := testOptions(t.TempDir(), d, port)
+	o.RetrySchedule = []time.Duration{time.Hour}
+	q := startQueue(t, o)
+	enqueue(t, q, "alice@local.test", []string{"bob@bücher.test"}, testMessage("alice@local.test", "m1@test"))
+	waitFor(t, "delivery", func() bool { l, _ := q.List(); return len(l) == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	got := strings.Join(cmds, " | ")
+	if !strings.HasPrefix(got, "MAIL FROM:<ALICE@LOCAL.TEST>") || strings.Contains(got, "SMTPUTF8") || !strings.HasSuffix(got, " | RCPT TO:<BOB@XN--BCHER-KVA.TEST>") {
+		t.Errorf("commands %q, want MAIL without SMTPUTF8 and RCPT with the A-label domain", got)
 	}
 }

@@ -16,6 +16,8 @@ const (
 	// fakeFlood sends 64 MiB of "250-" continuation lines, never the last
 	// line, then waits: a reply without end.
 	fakeFlood = "\x00flood"
+	// fakeSilent sends nothing and reads on (message lines after DATA).
+	fakeSilent = "\x00silent"
 )
 
 // fakeMX is a scripted SMTP server on loopback for misbehaviour go-smtp's
@@ -63,6 +65,7 @@ func fakeMX(t *testing.T, respond func(cmd string) string) int {
 					case fakeHangup:
 						c.Close()
 						return
+					case fakeSilent:
 					case fakeFlood:
 						line := []byte("250-" + strings.Repeat("x", 1020) + "\r\n")
 						for range 64 << 10 {
