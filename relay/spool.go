@@ -177,8 +177,10 @@ func (s *spool) remove(id string) error {
 	return atomicfile.SyncDir(s.dir)
 }
 
-// moveToFailed moves a finished, failed message to failed/ (message first,
-// so that the envelope in the queue is never left without its message).
+// moveToFailed moves a finished, failed message to failed/, message first:
+// a crash between the two renames leaves the envelope in the queue without
+// its message, which process recognises and finishes moving (the other
+// order would leave a message without envelope, which cleanOrphans deletes).
 func (s *spool) moveToFailed(id string) error {
 	for _, ext := range []string{".msg", ".env"} {
 		if err := os.Rename(s.path(id, ext), filepath.Join(s.failed, id+ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
