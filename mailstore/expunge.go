@@ -57,6 +57,10 @@ func (ix *index) expungeLocked(uids []UID) ([]UID, error) {
 		gone[uid] = true
 		removed = append(removed, uid)
 	}
+	if len(removed) > 0 {
+		ix.adoptDir(beforeCur, "cur") // right after our unlinks, see SetFlags
+		ix.adoptDir(beforeNew, "new")
+	}
 	for d := range dirs {
 		if err := ix.s.dirSyncer(d).sync(); err != nil {
 			ix.dropMessages(gone)
@@ -64,12 +68,8 @@ func (ix *index) expungeLocked(uids []UID) ([]UID, error) {
 		}
 	}
 	ix.dropMessages(gone)
-	if len(removed) > 0 {
-		ix.adoptDir(beforeCur, "cur")
-		ix.adoptDir(beforeNew, "new")
-		if ix.cache != nil {
-			ix.cache.forget(removed)
-		}
+	if len(removed) > 0 && ix.cache != nil {
+		ix.cache.forget(removed)
 	}
 	return removed, nil
 }

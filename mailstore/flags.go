@@ -80,11 +80,14 @@ func (f *Folder) SetFlags(uids []UID, op FlagOp, flags []Flag) ([]MessageInfo, e
 		out = append(out, ix.info(m))
 	}
 	if len(changed) > 0 {
+		// Adopt the directories' new stamps right after our renames (the
+		// shorter the gap, the smaller the chance of hiding someone
+		// else's change in it), then make the renames durable.
+		ix.adoptDir(before, "cur")
+		ix.adoptDir(beforeNew, "new")
 		if err := ix.s.dirSyncer(ix.path("cur")).sync(); err != nil {
 			return nil, fmt.Errorf("mailstore: set flags in %s: %w", f.name, err)
 		}
-		ix.adoptDir(before, "cur")
-		ix.adoptDir(beforeNew, "new")
 		f.u.st.hub.publish(Event{User: f.u.st.name, Folder: f.name, Kind: EventFlags, UIDs: changed})
 	}
 	return out, nil

@@ -240,6 +240,7 @@ func (ix *index) addFiles(msgs []*message, place func(*message) error) ([]UID, e
 		}
 		placed = append(placed, m)
 	}
+	ix.adoptDir(before, "cur") // right after placing, see SetFlags
 	if err := ix.s.dirSyncer(ix.path("cur")).sync(); err != nil {
 		return fail(err)
 	}
@@ -261,6 +262,5 @@ func (ix *index) addFiles(msgs []*message, place func(*message) error) ([]UID, e
 		ix.nextUID = saved
 		return fail(err)
 	}
-	ix.adoptDir(before, "cur")
 	return uids, nil
 }
