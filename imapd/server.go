@@ -133,6 +133,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		OnRefused: func(remote net.Addr, reason string) {
 			s.log.Info("connection refused", "remote", remote.String(), "reason", reason)
 		},
+		Busy: netlimit.BusyReply(s.opts.TLSMode != TLSImplicit, "* BYE [UNAVAILABLE] too many connections, try again later\r\n"),
 	})
 	var delay time.Duration
 	for {

@@ -81,13 +81,14 @@ S: +OK 3
 `)
 }
 
-// TestConnectionLimits: per-IP cap and the OnConnect hook refuse before
-// the greeting.
+// TestConnectionLimits: the per-IP cap answers a temporary -ERR instead
+// of a greeting, and the OnConnect hook refuses before the greeting.
 func TestConnectionLimits(t *testing.T) {
 	env := startServer(t, func(o *Options) { o.MaxConnsPerIP = 1 })
 	c1 := env.dial()
 	c1.expect("+OK")
 	c2 := env.dial()
+	c2.expect("-ERR [SYS/TEMP] too many connections, try again later")
 	c2.expectClosed()
 	c1.nc.Close()
 

@@ -73,6 +73,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		OnRefused: func(remote net.Addr, reason string) {
 			s.opts.Logger.Info("pop3: connection refused", "remote", remote.String(), "reason", reason)
 		},
+		Busy: netlimit.BusyReply(s.opts.TLSMode != TLSImplicit, "-ERR [SYS/TEMP] too many connections, try again later\r\n"),
 	})
 	s.mu.Lock()
 	if s.closing {

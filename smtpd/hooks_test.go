@@ -176,8 +176,11 @@ func TestMaxConnsPerIP(t *testing.T) {
 	_, addr := serve(t, opts)
 	first := transcript(t, addr, false)
 	second := dial(t, addr, false)
+	if got, err := second.reply(); err != nil || !strings.HasPrefix(got, "421 4.7.0 ") {
+		t.Fatalf("second connection from one IP got %q, %v; want a 421 before the close", got, err)
+	}
 	if got, err := second.reply(); err == nil {
-		t.Fatalf("second connection from one IP got %q", got)
+		t.Fatalf("the refused connection stayed open and said %q", got)
 	}
 	first.run([]step{s("QUIT", `^221 `)})
 	ev.waitFor(t, "^close$")

@@ -94,6 +94,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		OnRefused: func(remote net.Addr, reason string) {
 			s.log.Info("connection refused", "remote", remote.String(), "reason", reason)
 		},
+		Busy: netlimit.BusyReply(s.opts.TLSMode != TLSImplicit, "421 4.7.0 Too many connections, try again later\r\n"),
 	})
 	s.log.Info("smtp listening", "addr", ln.Addr().String(), "tls", s.opts.TLSMode.String())
 	return s.lib.Serve(&listener{Listener: nl, srv: s})

@@ -10,6 +10,7 @@ package netlimit
 import (
 	"net"
 	"sync"
+	"time"
 )
 
 // Options for Wrap. Zero limits mean unlimited.
@@ -22,6 +23,11 @@ type Options struct {
 	// OnRefused, if set, is told why a connection was dropped ("limit",
 	// "per-ip limit" or "refused").
 	OnRefused func(remote net.Addr, reason string)
+	// Busy, if set, is sent to a client refused for a limit before the
+	// connection closes (e.g. "421 4.7.0 too many connections"), so it
+	// retries later instead of reporting a broken server. Leave it nil on
+	// implicit-TLS listeners, where the client expects a handshake.
+	Busy []byte
 }
 
 // Listener is a net.Listener that enforces Options.
@@ -79,6 +85,12 @@ func (l *Listener) refuse(c net.Conn, reason string) {
 	if l.opts.OnRefused != nil {
 		l.opts.OnRefused(c.RemoteAddr(), reason)
 	}
+	if l.opts.Busy != nil && reason != "refused" {
+		// A fresh socket's send buffer is empty, so this does not block the
+		// accept loop; the deadline is a guard all the same.
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		c.Write(l.opts.Busy)
+	}
 	c.Close()
 }
 
@@ -134,4 +146,13 @@ func IP(a net.Addr) net.IP {
 func IsLoopback(a net.Addr) bool {
 	ip := IP(a)
 	return ip != nil && ip.IsLoopback()
+}
+
+// BusyReply returns line as the Busy message for a plaintext listener and
+// nil for an implicit-TLS one, where the client expects a handshake first.
+func BusyReply(plaintext bool, line string) []byte {
+	if !plaintext {
+		return nil
+	}
+	return []byte(line)
 }

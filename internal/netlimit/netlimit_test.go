@@ -1,6 +1,7 @@
 package netlimit
 
 import (
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -70,6 +71,39 @@ func TestLimits(t *testing.T) {
 	}
 	c2.Close()
 	c3.Close()
+}
+
+func TestBusyMessageOnLimit(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := Wrap(raw, Options{MaxConns: 1, Busy: []byte("421 4.7.0 too many connections\r\n")})
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	first, ok := dialAndWait(t, raw.Addr().String())
+	if !ok {
+		t.Fatal("first connection refused")
+	}
+	defer first.Close()
+	c, err := net.Dial("tcp", raw.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	got, _ := io.ReadAll(c)
+	if string(got) != "421 4.7.0 too many connections\r\n" {
+		t.Fatalf("refused client read %q", got)
+	}
 }
 
 func TestAllowRefusesByAddress(t *testing.T) {
