@@ -292,8 +292,15 @@ func (p *parser) validate() {
 		addrs[l.L.Listen] = l.Name
 	}
 	if c.Relay.Smarthost != "" {
-		if _, _, err := net.SplitHostPort(c.Relay.Smarthost); err != nil {
+		host, _, err := net.SplitHostPort(c.Relay.Smarthost)
+		if err != nil {
 			p.fail("relay", "smarthost", "want host:port, got %q", c.Relay.Smarthost)
+			return
+		}
+		ip := net.ParseIP(host)
+		loopback := host == "localhost" || ip != nil && ip.IsLoopback()
+		if c.Relay.SmarthostUser != "" && c.Relay.SmarthostTLS == TLSNone && !loopback {
+			p.fail("relay", "smarthost_tls", "none would send smarthost_password in clear to %s; use starttls or implicit", host)
 			return
 		}
 	}
