@@ -222,7 +222,6 @@ func (ix *index) addFiles(msgs []*message, place func(*message) error) ([]UID, e
 	if ul.uidValidity != ix.uidValidity {
 		return nil, fmt.Errorf("mailstore: %s changed UIDVALIDITY under us: %w", ix.name, ErrNoSuchFolder)
 	}
-	ix.lastRead = ul.nextUID
 	if ul.nextUID > ix.nextUID {
 		ix.nextUID = ul.nextUID
 	}

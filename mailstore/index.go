@@ -62,10 +62,6 @@ type index struct {
 	msgs        []*message
 	byKey       map[string]*message
 	gen         uint64
-	// floor: records of dovecot-uidlist below it that are not indexed
-	// belong to files the last complete directory scan did not find.
-	floor    UID
-	lastRead UID // next UID of the last dovecot-uidlist read
 
 	newSt, curSt, listSt, kwSt stamp
 	newDirty                   bool // this process linked into new/

@@ -73,7 +73,6 @@ func (ix *index) syncLocked(force, notify bool) (diff syncDiff, err error) {
 		return diff, nil
 	}
 	ix.newDirty = false
-	floor := ix.lastRead // files of records below this existed before the scan
 	ix.gen++
 	gen := ix.gen
 	byName := make(map[string]diskEntry)
@@ -161,9 +160,6 @@ func (ix *index) syncLocked(force, notify bool) (diff syncDiff, err error) {
 			return diff, err
 		}
 	}
-	if scanNew && scanCur {
-		ix.floor = floor
-	}
 	if scanNew {
 		ix.newSt = newSt
 	}
@@ -214,7 +210,6 @@ func (ix *index) assignUIDs(byName map[string]diskEntry, listChanged bool) ([]UI
 		ix.msgs, ix.byKey = nil, make(map[string]*message)
 		ix.uidValidity, ix.guid, ix.hdrExtra = ul.uidValidity, ul.guid, ul.hdrExtra
 	}
-	ix.lastRead = ul.nextUID
 	if ul.nextUID > ix.nextUID {
 		ix.nextUID = ul.nextUID
 	}

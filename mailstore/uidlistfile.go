@@ -20,7 +20,6 @@ func (ix *index) readUIDListHeader() error {
 	ul, st, err := ix.readUIDList()
 	if err == nil {
 		ix.uidValidity, ix.guid, ix.hdrExtra = ul.uidValidity, ul.guid, ul.hdrExtra
-		ix.lastRead = ul.nextUID
 		if ix.guid == "" {
 			ix.guid = newGUID() // version 1 lists have none
 		}
@@ -74,9 +73,10 @@ func (ix *index) readUIDList() (*uidList, stamp, error) {
 
 // writeUIDList rewrites dovecot-uidlist: every indexed message, plus the
 // records of the file just read (ul, may be nil) that are not indexed here
-// but may belong to files this process has not seen yet: those at or above
-// floor. Records below floor whose files the last complete scan did not
-// find are expunged and dropped. Caller holds the dotlock.
+// but whose files are on disk (another process's, not seen here yet: a
+// readdir racing with renames can miss a file, so absence from the index
+// proves nothing). Records of files that are gone are dropped. Caller holds
+// the dotlock.
 func (ix *index) writeUIDList(ul *uidList) error {
 	out := &uidList{uidValidity: ix.uidValidity, nextUID: ix.nextUID, guid: ix.guid, hdrExtra: ix.hdrExtra}
 	out.recs = make([]uidRec, 0, len(ix.msgs))
@@ -84,14 +84,29 @@ func (ix *index) writeUIDList(ul *uidList) error {
 		out.recs = append(out.recs, uidRec{uid: m.uid, key: m.key, ext: m.ext})
 	}
 	if ul != nil && ul.uidValidity == ix.uidValidity {
-		n := len(out.recs)
+		var others []uidRec
 		for _, r := range ul.recs {
-			if r.uid >= ix.floor && ix.byKey[r.key] == nil && ix.find(r.uid) == nil {
-				out.recs = append(out.recs, r)
+			if ix.byKey[r.key] == nil && ix.find(r.uid) == nil {
+				others = append(others, r)
 			}
 		}
-		if len(out.recs) > n {
-			sort.Slice(out.recs, func(i, j int) bool { return out.recs[i].uid < out.recs[j].uid })
+		if len(others) > 0 {
+			present, err := ix.diskKeys()
+			if err != nil {
+				return fmt.Errorf("mailstore: write uidlist of %s: %w", ix.name, err)
+			}
+			n := len(out.recs)
+			for _, r := range others {
+				if present[r.key] {
+					out.recs = append(out.recs, r)
+				}
+			}
+			if len(out.recs) > n {
+				sort.Slice(out.recs, func(i, j int) bool { return out.recs[i].uid < out.recs[j].uid })
+				// Files on disk we have not indexed: read the
+				// directories again at the next sync.
+				ix.newSt, ix.curSt = stamp{}, stamp{}
+			}
 		}
 	}
 	p := ix.path("dovecot-uidlist")
@@ -145,4 +160,20 @@ func (ix *index) saveUIDList(ul *uidList, st stamp, added []*message) error {
 	}
 	ix.listSt = stampOf(nst)
 	return nil
+}
+
+// diskKeys lists the base names of the files in new/ and cur/.
+func (ix *index) diskKeys() (map[string]bool, error) {
+	keys := make(map[string]bool)
+	for _, sub := range []string{"new", "cur"} {
+		names, err := readDirNames(ix.path(sub))
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			k, _, _ := splitFileName(n)
+			keys[k] = true
+		}
+	}
+	return keys, nil
 }
