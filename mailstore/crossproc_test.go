@@ -162,3 +162,43 @@ func TestTwoProcessesFlagRace(t *testing.T) {
 		}
 	}
 }
+
+// A full rewrite of dovecot-uidlist keeps another process's records for
+// files this process has not indexed yet, and drops records of files gone.
+func TestRewriteKeepsOthersRecords(t *testing.T) {
+	root := t.TempDir()
+	s := openStore(t, root)
+	deliver(t, s, msg(1), "rw@x.test")
+	f := mustFolder(t, mustUser(t, s, "rw@x.test"), Inbox)
+	mustSync(t, f)
+	dir := filepath.Join(root, "x.test", "rw")
+	// Another process placed a file and recorded UID 7 for it; a record
+	// for UID 5 names a file that was expunged since.
+	os.WriteFile(filepath.Join(dir, "cur", "1600000000.other:2,S"), []byte(msg(2)), 0o600)
+	lf, _ := os.OpenFile(filepath.Join(dir, "dovecot-uidlist"), os.O_APPEND|os.O_WRONLY, 0)
+	lf.WriteString("5 :1500000000.gone\n7 :1600000000.other\n")
+	lf.Close()
+	ix := f.ix
+	ix.mu.Lock()
+	lk, err := s.lockUIDList(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ul, _, err := ix.readUIDList()
+	if err == nil {
+		err = ix.writeUIDList(ul)
+	}
+	lk.unlock()
+	ix.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "dovecot-uidlist"))
+	if !strings.Contains(string(data), "7 :1600000000.other\n") || strings.Contains(string(data), "gone") {
+		t.Fatalf("rewritten list:\n%s", data)
+	}
+	msgs := mustSync(t, f)
+	if len(msgs) != 2 || msgs[1].UID != 7 || msgs[1].Key != "1600000000.other" {
+		t.Fatalf("after rewrite %+v", msgs)
+	}
+}
