@@ -85,17 +85,23 @@ func (f *Folder) copyTo(uids []UID, dest *Folder, move bool) (src, dst []UID, er
 		msgs[i] = &message{key: key, info: sortInfo(append([]byte(c.info), letters...)),
 			size: c.size, vsize: c.vsize, date: c.date, recent: true, ext: setExt("", dateExt, c.date)}
 	}
-	i := 0
-	dst, err = dix.addFiles(msgs, func(m *message) error {
-		c := items[i]
-		i++
+	next := 0
+	placed, err := dix.addFiles(msgs, func(m *message) error {
+		c := items[next]
+		next++
 		return f.placeCopy(c, dix.msgPath(m))
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("mailstore: copy %s to %s: %w", f.name, dest.name, err)
 	}
-	for _, c := range items {
-		src = append(src, c.uid)
+	src, dst = nil, nil
+	for i, c := range items {
+		if placed[i] != 0 { // 0: expunged meanwhile, skipped
+			src, dst = append(src, c.uid), append(dst, placed[i])
+		}
+	}
+	if len(dst) == 0 {
+		return nil, nil, nil
 	}
 	dest.u.st.hub.publish(Event{User: dest.u.st.name, Folder: dest.name, Kind: EventAdded, UIDs: dst})
 	return src, dst, nil
@@ -109,16 +115,24 @@ func (f *Folder) placeCopy(c copySrc, target string) error {
 		// Renamed by a flag change elsewhere: look it up by key. The source
 		// index is not locked here (the caller holds dest's lock; dest may
 		// be the source).
-		if p, ok := findByKey(filepath.Dir(filepath.Dir(c.path)), c.key); ok {
-			c.path = p
-			err = os.Link(c.path, target)
+		p, ok := findByKey(filepath.Dir(filepath.Dir(c.path)), c.key)
+		if !ok {
+			return errGone
 		}
+		c.path = p
+		err = os.Link(c.path, target)
 	}
-	if err == nil || errors.Is(err, os.ErrNotExist) {
-		return err
+	if errors.Is(err, os.ErrNotExist) {
+		return errGone
+	}
+	if err == nil {
+		return nil
 	}
 	// Not linkable (another file system, link limit): copy the bytes.
 	in, oerr := os.Open(c.path)
+	if errors.Is(oerr, os.ErrNotExist) {
+		return errGone
+	}
 	if oerr != nil {
 		return oerr
 	}

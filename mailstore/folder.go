@@ -201,10 +201,15 @@ func (f *Folder) Append(r io.Reader, flags []Flag, date time.Time) (UID, error) 
 	return uids[0], nil
 }
 
-// addFiles places new messages into cur/ (place puts one file there) and
-// gives them UIDs at once, under the dotlock, so the caller can report
-// them (APPENDUID, COPYUID). Caller holds ix.mu. On error, files already
-// placed are removed.
+// errGone tells addFiles that a message's source vanished (expunged while
+// being copied): it is skipped, not an error.
+var errGone = errors.New("source message gone")
+
+// addFiles places new messages into cur/ (place puts one file there, or
+// returns errGone to skip it) and gives them UIDs at once, under the
+// dotlock, so the caller can report them (APPENDUID, COPYUID). The result
+// is aligned with msgs; a skipped message has UID 0. Caller holds ix.mu.
+// On error, files already placed are removed.
 func (ix *index) addFiles(msgs []*message, place func(*message) error) ([]UID, error) {
 	// Catch up first so our in-memory UIDs and the file agree.
 	if _, err := ix.syncLocked(false, true); err != nil {
@@ -233,19 +238,30 @@ func (ix *index) addFiles(msgs []*message, place func(*message) error) ([]UID, e
 		}
 		return nil, err
 	}
-	for _, m := range msgs {
-		if err := place(m); err != nil {
+	uids := make([]UID, len(msgs))
+	for i, m := range msgs {
+		err := place(m)
+		if errors.Is(err, errGone) {
+			continue
+		}
+		if err != nil {
 			return fail(err)
 		}
 		placed = append(placed, m)
+		uids[i] = 1 // marks placed; the real UID below
+	}
+	if len(placed) == 0 {
+		return uids, nil
 	}
 	ix.adoptDir(before, "cur") // right after placing, see SetFlags
 	if err := ix.s.dirSyncer(ix.path("cur")).sync(); err != nil {
 		return fail(err)
 	}
-	uids := make([]UID, len(msgs))
 	saved := ix.nextUID
 	for i, m := range msgs {
+		if uids[i] == 0 {
+			continue
+		}
 		m.uid = ix.nextUID
 		m.seenGen = ix.gen
 		ix.nextUID++
@@ -253,9 +269,9 @@ func (ix *index) addFiles(msgs []*message, place func(*message) error) ([]UID, e
 		ix.msgs = append(ix.msgs, m)
 		ix.byKey[m.key] = m
 	}
-	if err := ix.saveUIDList(ul, st, msgs); err != nil {
-		ix.msgs = ix.msgs[:len(ix.msgs)-len(msgs)]
-		for _, m := range msgs {
+	if err := ix.saveUIDList(ul, st, placed); err != nil {
+		ix.msgs = ix.msgs[:len(ix.msgs)-len(placed)]
+		for _, m := range placed {
 			delete(ix.byKey, m.key)
 		}
 		ix.nextUID = saved
