@@ -120,6 +120,22 @@ func TestStressMixedOperations(t *testing.T) {
 		}
 		return err
 	})
+	// A second process on the same tree.
+	other := openStore(t, root)
+	oinbox := mustFolder(t, mustUser(t, other, "st@x.test"), Inbox)
+	run("other deliver", func(i int) error { return tryDeliver(other, msg(i), "st@x.test") })
+	run("other flags+expunge", func(i int) error {
+		msgs, err := oinbox.Sync()
+		if err != nil || len(msgs) < 4 {
+			return err
+		}
+		if i%5 == 4 {
+			_, err = oinbox.Expunge([]UID{msgs[1].UID})
+			return err
+		}
+		_, err = oinbox.SetFlags([]UID{msgs[i%len(msgs)].UID}, FlagsAdd, []Flag{FlagSeen, "Other"})
+		return err
+	})
 	<-stop
 	close(done)
 	wg.Wait()
@@ -146,6 +162,15 @@ func TestStressMixedOperations(t *testing.T) {
 	}
 	if total == 0 {
 		t.Fatal("nothing happened")
+	}
+	og, fg := mustSync(t, oinbox), mustSync(t, mustFolder(t, fu, Inbox))
+	if len(og) != len(fg) {
+		t.Fatalf("other process: %d messages, fresh store %d", len(og), len(fg))
+	}
+	for i := range og {
+		if og[i].UID != fg[i].UID || og[i].Key != fg[i].Key || flagsString(og[i].Flags) != flagsString(fg[i].Flags) {
+			t.Fatalf("other process differs at %d: %+v vs %+v", i, og[i], fg[i])
+		}
 	}
 	t.Logf("%d messages in the end", total)
 }
