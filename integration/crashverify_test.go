@@ -70,7 +70,6 @@ func (cs *crashState) acked() int {
 func (cs *crashState) openAfterRestart(c *child, tc *tls.Config, round int) {
 	t := cs.t
 	t.Helper()
-	locks := staleLocks(filepath.Join(cs.dataDir, "mail"))
 	err := within(10*time.Second, func() error {
 		for _, u := range crashUsers {
 			ic, err := dialIMAPS(c.addrs["imaps"], tc, u, users[u], nil)
@@ -88,6 +87,7 @@ func (cs *crashState) openAfterRestart(c *child, tc *tls.Config, round int) {
 		return nil
 	})
 	if err != nil {
+		locks := staleLocks(filepath.Join(cs.dataDir, "mail"))
 		t.Errorf("round %d: folders cannot be opened after the restart (%v); locks left by the killed process: %v", round, err, locks)
 		for _, l := range locks {
 			os.Remove(l)

@@ -150,31 +150,40 @@ var (
 	reDovecotFetch = regexp.MustCompile(`\* \d+ FETCH \(UID (\d+) FLAGS \(([^)]*)\) BODY\[HEADER\.FIELDS \(MESSAGE-ID\)\] \{\d+\}\r\nMessage-I[Dd]: <([^>]+)>`)
 )
 
-// dovecotView runs one pre-authenticated Dovecot IMAP session for user on
-// folder and returns its UIDVALIDITY and Message-ID → "UID n FLAGS (...)".
-func dovecotView(t *testing.T, conf, root, user, folder string) (uint32, map[string]string) {
+// runDovecot runs one pre-authenticated Dovecot IMAP session for user with
+// script on stdin and returns what Dovecot wrote; every tagged reply must
+// be OK.
+func runDovecot(t *testing.T, conf, root, user, script string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, dovecotIMAP, "-c", conf)
 	local, domain := splitAddr(user)
 	cmd.Env = append(os.Environ(), "USER="+user, "HOME="+filepath.Join(root, domain, local))
-	cmd.Stdin = strings.NewReader("a EXAMINE " + folder + "\r\nb UID FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])\r\nc LOGOUT\r\n")
+	cmd.Stdin = strings.NewReader(script)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("dovecot imap: %v\n%s\n%s", err, out.String(), errb.String())
 	}
-	if !strings.Contains(out.String(), "\r\nb OK") {
-		t.Fatalf("dovecot could not read %s:\n%s\n%s", folder, out.String(), errb.String())
+	if bad := regexp.MustCompile(`(?m)^[a-z] (NO|BAD) .*`).FindString(out.String()); bad != "" {
+		t.Fatalf("dovecot: %s\n%s\n%s", bad, out.String(), errb.String())
 	}
-	m := reDovecotUIDV.FindStringSubmatch(out.String())
+	return out.String()
+}
+
+// dovecotView has Dovecot read folder and returns its UIDVALIDITY and
+// Message-ID → "UID n FLAGS (...)".
+func dovecotView(t *testing.T, conf, root, user, folder string) (uint32, map[string]string) {
+	t.Helper()
+	out := runDovecot(t, conf, root, user, "a EXAMINE "+folder+"\r\nb UID FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])\r\nc LOGOUT\r\n")
+	m := reDovecotUIDV.FindStringSubmatch(out)
 	if m == nil {
-		t.Fatalf("no UIDVALIDITY from Dovecot:\n%s", out.String())
+		t.Fatalf("no UIDVALIDITY from Dovecot:\n%s", out)
 	}
 	uidv, _ := strconv.ParseUint(m[1], 10, 32)
 	view := map[string]string{}
-	for _, f := range reDovecotFetch.FindAllStringSubmatch(out.String(), -1) {
+	for _, f := range reDovecotFetch.FindAllStringSubmatch(out, -1) {
 		var flags []imap.Flag
 		for _, fl := range strings.Fields(f[2]) {
 			flags = append(flags, imap.Flag(fl))
