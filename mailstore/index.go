@@ -65,6 +65,7 @@ type index struct {
 
 	newSt, curSt, listSt, kwSt stamp
 	newDirty                   bool // this process linked into new/
+	rescan                     bool // re-read both directories at the next sync
 
 	kw        keywordTable
 	flagCache map[string][]Flag

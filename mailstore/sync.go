@@ -66,13 +66,13 @@ func (ix *index) syncLocked(force, notify bool) (diff syncDiff, err error) {
 			return diff, err
 		}
 	}
-	scanNew := force || ix.newDirty || newSt != ix.newSt
-	scanCur := force || curSt != ix.curSt
+	scanNew := force || ix.rescan || ix.newDirty || newSt != ix.newSt
+	scanCur := force || ix.rescan || curSt != ix.curSt
 	listChanged := force || listSt != ix.listSt
 	if !scanNew && !scanCur && !listChanged {
 		return diff, nil
 	}
-	ix.newDirty = false
+	ix.newDirty, ix.rescan = false, false
 	ix.gen++
 	gen := ix.gen
 	byName := make(map[string]diskEntry)
@@ -210,10 +210,21 @@ func (ix *index) assignUIDs(byName map[string]diskEntry, listChanged bool) ([]UI
 		ix.msgs, ix.byKey = nil, make(map[string]*message)
 		ix.uidValidity, ix.guid, ix.hdrExtra = ul.uidValidity, ul.guid, ul.hdrExtra
 	}
+	oldNext := ix.nextUID
 	if ul.nextUID > ix.nextUID {
 		ix.nextUID = ul.nextUID
 	}
 	ix.listSt = st
+	defer func() {
+		// Records new since our last look whose files we did not see: a
+		// readdir racing with renames may have hidden them. Look again.
+		for i := len(ul.recs) - 1; i >= 0 && ul.recs[i].uid >= oldNext; i-- {
+			if r := ul.recs[i]; ix.byKey[r.key] == nil && ix.find(r.uid) == nil {
+				ix.rescan = true
+				break
+			}
+		}
+	}()
 	if len(byName) == 0 {
 		return nil, nil
 	}
