@@ -176,8 +176,12 @@ func (ix *index) snapshot() []MessageInfo {
 	return out
 }
 
-// adoptCur records cur/'s new stamp after this process changed it, unless
-// something else changed it before (then the next Sync re-reads it).
+// adoptDir records the new stamp of cur/ or new/ after this process changed
+// it (before: the stamp just before our change), unless something else had
+// changed it since our last read (then the next Sync re-reads it). A change
+// by another process between our change and this stat would go unseen
+// until the directory changes again; callers adopt right after their
+// renames to keep that window to microseconds.
 func (ix *index) adoptDir(before stamp, which string) {
 	after, err := statStamp(ix.path(which))
 	if err != nil {
