@@ -24,6 +24,21 @@ func dialIMAPS(addr string, tc *tls.Config, user, pass string, handler *imapclie
 	return c, nil
 }
 
+// dialIMAPStartTLS connects to the plain IMAP port, upgrades with STARTTLS
+// (RFC 3501 §6.2.1, certificate verified) and logs in, as most desktop
+// clients do.
+func dialIMAPStartTLS(addr string, tc *tls.Config, user, pass string, handler *imapclient.UnilateralDataHandler) (*imapclient.Client, error) {
+	c, err := imapclient.DialStartTLS(addr, &imapclient.Options{TLSConfig: tc, UnilateralDataHandler: handler})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Login(user, pass).Wait(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("LOGIN %s: %w", user, err)
+	}
+	return c, nil
+}
+
 // imapMessage is what tests need of a fetched message.
 type imapMessage struct {
 	UID   imap.UID

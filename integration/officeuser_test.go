@@ -10,7 +10,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
-// officeUser is bob: one IMAP session and a phone that remembers UIDLs.
+// officeUser is bob: a desktop IMAP session (port 143, STARTTLS) and a
+// phone that remembers UIDLs (POP3 over implicit TLS).
 type officeUser struct {
 	t     *testing.T
 	h     *harness
@@ -23,7 +24,7 @@ type officeUser struct {
 
 func newOfficeUser(t *testing.T, h *harness, user string) *officeUser {
 	w, handler := newIdleWatcher()
-	c, err := dialIMAPS(h.addr("imaps"), h.tls, user, users[user], handler)
+	c, err := dialIMAPStartTLS(h.addr("imap"), h.tls, user, users[user], handler)
 	if err != nil {
 		t.Fatal(err)
 	}
