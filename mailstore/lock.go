@@ -3,12 +3,15 @@ package mailstore
 // Cross-process locks.
 //
 // dovecot-uidlist.lock is Dovecot's dotlock for a folder's UID list: whoever
-// creates it (O_EXCL) may assign UIDs and rewrite dovecot-uidlist and
-// dovecot-keywords. It holds "<pid>:<hostname>", as Dovecot writes it. A
-// lock is stale, and removed, when its process is gone (same host, no such
-// PID), when it carries our own PID but predates this Store (a crashed
-// earlier run that had the same PID, as in a restarted container), or when
-// it is older than dotlockStale (Dovecot's MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT).
+// creates it may assign UIDs and rewrite dovecot-uidlist and
+// dovecot-keywords. It holds "<pid>:<hostname>", as Dovecot writes it, and
+// appears with that content already in it (a temp file hard-linked into
+// place, as Dovecot does). A lock is stale, and removed, when its process
+// is gone (same host, no such PID), when it carries our own PID but
+// predates this Store (a crashed earlier run that had the same PID, as in a
+// restarted container), when it is empty and older than emptyLockGrace
+// (its creator was killed between creating and writing it), or when it is
+// older than dotlockStale (Dovecot's MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT).
 
 import (
 	"errors"
@@ -25,6 +28,7 @@ import (
 const (
 	dotlockStale   = 2 * time.Minute
 	dotlockTimeout = 30 * time.Second
+	emptyLockGrace = 2 * time.Second // Dovecot's STALE_PID_CHECK_SECS
 )
 
 type dotlock struct{ path string }
@@ -36,20 +40,27 @@ func (s *Store) lockUIDList(dir string) (*dotlock, error) {
 		timeout = dotlockTimeout
 	}
 	deadline := time.Now().Add(timeout)
+	tmp := filepath.Join(dir, fmt.Sprintf(".dovecot-uidlist.lock.%d.%d", s.pid, s.seq.Add(1)))
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(s.pid)+":"+s.lockHost), 0o600); err != nil {
+		return nil, fmt.Errorf("mailstore: lock %s: %w", path, err)
+	}
+	defer os.Remove(tmp)
 	wait := 200 * time.Microsecond
 	for {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		err := os.Link(tmp, path)
 		if err == nil {
-			f.WriteString(strconv.Itoa(s.pid) + ":" + s.lockHost)
-			f.Close()
 			return &dotlock{path: path}, nil
 		}
 		if !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("mailstore: lock %s: %w", path, err)
 		}
-		if s.staleLock(path) {
-			s.log.Warn("mailstore: removing stale lock", "path", path)
-			os.Remove(path)
+		if st, stale := s.staleLock(path); stale {
+			// Remove it only if it is still the lock we judged: another
+			// process may have replaced it meanwhile.
+			if st2, err := os.Stat(path); err == nil && os.SameFile(st, st2) && st.ModTime().Equal(st2.ModTime()) {
+				s.log.Warn("mailstore: removing stale lock", "path", path)
+				os.Remove(path)
+			}
 			continue
 		}
 		if time.Now().After(deadline) {
@@ -63,28 +74,33 @@ func (s *Store) lockUIDList(dir string) (*dotlock, error) {
 }
 
 // staleLock reports whether the lock at path was left by a process that
-// no longer holds it.
-func (s *Store) staleLock(path string) bool {
+// no longer holds it, with the lock's stat to compare before removing it.
+func (s *Store) staleLock(path string) (os.FileInfo, bool) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return false // gone already: just retry
+		return nil, false // gone already: just retry
 	}
-	if time.Since(st.ModTime()) > dotlockStale {
-		return true
+	age := time.Since(st.ModTime())
+	if age > dotlockStale {
+		return st, true
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return false
+		return nil, false
 	}
-	pidText, host, hasHost := strings.Cut(strings.TrimSpace(string(data)), ":")
+	text := strings.TrimSpace(string(data))
+	if text == "" {
+		return st, age > emptyLockGrace // a live creator writes at once
+	}
+	pidText, host, hasHost := strings.Cut(text, ":")
 	pid, err := strconv.Atoi(pidText)
 	if err != nil || pid <= 0 || (hasHost && host != s.lockHost) {
-		return false // being written, or another host's: wait for age
+		return nil, false // another host's or tool's: wait for its age
 	}
 	if pid == s.pid {
-		return st.ModTime().Before(s.opened)
+		return st, st.ModTime().Before(s.opened)
 	}
-	return unix.Kill(pid, 0) == unix.ESRCH
+	return st, unix.Kill(pid, 0) == unix.ESRCH
 }
 
 func (l *dotlock) unlock() {

@@ -59,6 +59,18 @@ func TestStaleAndHeldUIDListLock(t *testing.T) {
 	if msgs, err := f.Sync(); err != nil || len(msgs) != 3 {
 		t.Fatalf("sync over our own old PID's lock: %v %v", msgs, err)
 	}
+	// An empty lock (creator killed before writing it): stale after 2s.
+	os.WriteFile(lock, nil, 0o600)
+	deliver(t, s, msg(5), "l@x.test")
+	s.lockTimeout = 5 * time.Second
+	start = time.Now()
+	if msgs, err := f.Sync(); err != nil || len(msgs) != 4 {
+		t.Fatalf("sync over an empty lock: %v %v", msgs, err)
+	}
+	if d := time.Since(start); d < emptyLockGrace-100*time.Millisecond || d > emptyLockGrace+2*time.Second {
+		t.Fatalf("empty lock taken over after %v", d)
+	}
+	s.lockTimeout = 300 * time.Millisecond
 	// Another host's fresh lock is respected.
 	os.WriteFile(lock, []byte("1:other-host.example"), 0o600)
 	deliver(t, s, msg(4), "l@x.test")
