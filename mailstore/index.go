@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -92,6 +93,25 @@ func (ix *index) find(uid UID) *message {
 	return nil
 }
 
+// cleanLeftovers removes temp files a crash left in the folder directory:
+// dotlock temp files and atomicfile temp files of our index files.
+func (ix *index) cleanLeftovers() {
+	ents, err := os.ReadDir(ix.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if e.IsDir() || !(strings.HasPrefix(n, ".dovecot-uidlist.") || strings.HasPrefix(n, ".dovecot-keywords.tmp") ||
+			strings.HasPrefix(n, "."+cacheFile+".tmp")) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
+			os.Remove(filepath.Join(ix.dir, n))
+		}
+	}
+}
+
 func newGUID() string {
 	var b [16]byte
 	rand.Read(b[:])
@@ -117,6 +137,7 @@ func (ix *index) ensureLoaded() error {
 			return fmt.Errorf("mailstore: open folder %s: %w", ix.name, err)
 		}
 	}
+	ix.cleanLeftovers()
 	if err := ix.readUIDListHeader(); err != nil {
 		return err
 	}
