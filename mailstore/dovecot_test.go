@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -304,4 +305,124 @@ func mapsEqual(a, b map[UID]string) bool {
 		}
 	}
 	return true
+}
+
+// TestHelperDeliver is not a test: TestDovecotConcurrentWithUs runs the
+// test binary as another process (as Dovecot's user, when tests run as
+// root) to deliver and sync beside Dovecot.
+func TestHelperDeliver(t *testing.T) {
+	root := os.Getenv("MAILSTORE_HELPER_ROOT")
+	if root == "" {
+		t.Skip("helper process only")
+	}
+	s, err := Open(Options{Root: root, Hostname: "helper.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	u, err := s.User("cc@x.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := u.Folder(Inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := concurrentEach; i < 2*concurrentEach; i++ {
+		if err := tryDeliver(s, concurrentBody(i), "cc@x.test"); err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 0 {
+			if _, err := inbox.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := inbox.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const concurrentEach = 60 // messages each side adds
+
+// concurrentBody is message n: CRLF, 100+n octets, so its size names it.
+func concurrentBody(n int) string {
+	return "Subject: m\r\n\r\n" + strings.Repeat("x", 100+n-16) + "\r\n"
+}
+
+// Dovecot and a mailsuite process work on one folder at the same time:
+// Dovecot APPENDs while the other delivers and syncs. Both must end with
+// the same UID for every message (checked by size, unique per message),
+// none twice.
+func TestDovecotConcurrentWithUs(t *testing.T) {
+	root := t.TempDir()
+	maildir := filepath.Join(root, "x.test", "cc")
+	dc := newDovecot(t, maildir)
+	dc.run("SELECT INBOX") // Dovecot creates the maildir and its index files
+	var cmds []string
+	for i := 0; i < concurrentEach; i++ {
+		b := concurrentBody(i)
+		cmds = append(cmds, fmt.Sprintf("APPEND INBOX {%d+}\r\n%s", len(b), b))
+	}
+	bin := os.Args[0]
+	if dc.asRoot {
+		// nobody cannot reach the go tool's build directory: copy the
+		// test binary where it can.
+		dir := t.TempDir()
+		os.Chmod(dir, 0o755)
+		data, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bin = filepath.Join(dir, "helper")
+		if err := os.WriteFile(bin, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	helper := exec.Command(bin, "-test.run=^TestHelperDeliver$", "-test.count=1")
+	helper.Env = append(os.Environ(), "MAILSTORE_HELPER_ROOT="+root)
+	if dc.asRoot {
+		// The helper runs as the user Dovecot runs as, as a real
+		// installation would, so each can read what the other writes.
+		os.Chown(root, 65534, 65534)
+		helper.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	done := make(chan string)
+	go func() { done <- dc.run(cmds...) }()
+	if out, err := helper.CombinedOutput(); err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	if out := <-done; strings.Contains(out, "Error") {
+		t.Errorf("Dovecot reported errors:\n%s", out)
+	}
+	s := openStore(t, root)
+	ours := mustSync(t, mustFolder(t, mustUser(t, s, "cc@x.test"), Inbox))
+	if len(ours) != 2*concurrentEach {
+		t.Fatalf("we see %d messages, want %d", len(ours), 2*concurrentEach)
+	}
+	out := dc.run("SELECT INBOX", "UID FETCH 1:* (RFC822.SIZE)")
+	sizeRE := regexp.MustCompile(`UID (\d+) RFC822\.SIZE (\d+)|RFC822\.SIZE (\d+) UID (\d+)`)
+	theirs := map[UID]int64{}
+	for _, m := range sizeRE.FindAllStringSubmatch(out, -1) {
+		u, sz := m[1], m[2]
+		if u == "" {
+			u, sz = m[4], m[3]
+		}
+		n, _ := strconv.Atoi(u)
+		v, _ := strconv.ParseInt(sz, 10, 64)
+		theirs[UID(n)] = v
+	}
+	if len(theirs) != 2*concurrentEach {
+		t.Fatalf("Dovecot sees %d messages, want %d:\n%s", len(theirs), 2*concurrentEach, out)
+	}
+	sizes := map[int64]bool{}
+	for _, m := range ours {
+		if theirs[m.UID] != m.VSize {
+			t.Errorf("UID %d: Dovecot size %d, ours %d", m.UID, theirs[m.UID], m.VSize)
+		}
+		if sizes[m.VSize] {
+			t.Errorf("message of size %d listed twice", m.VSize)
+		}
+		sizes[m.VSize] = true
+	}
 }
