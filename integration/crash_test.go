@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // Crash safety: SMTP load (and an IMAP client filing and flagging mail)
@@ -126,8 +127,8 @@ func (cs *crashState) sendLoad(c *child, tc *tls.Config, round, w int, dying, st
 	}
 }
 
-// fileMail is bob's desktop: it flags messages and moves some to Archive
-// while the server may die under it.
+// fileMail is bob's desktop: it flags messages, moves some to Archive and
+// saves drafts while the server may die under it.
 func (cs *crashState) fileMail(c *child, tc *tls.Config, round int, dying, stop *atomic.Bool) {
 	ic, err := dialIMAPS(c.addrs["imaps"], tc, "bob@example.com", users["bob@example.com"], nil)
 	if err != nil {
@@ -148,6 +149,9 @@ func (cs *crashState) fileMail(c *child, tc *tls.Config, round int, dying, stop 
 				_, err = ic.Store(imap.UIDSetNum(pick), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{flag}}, nil).Collect()
 			}
 		}
+		if err == nil && i%3 == 0 {
+			err = cs.saveDraft(ic, round, i)
+		}
 		if err != nil {
 			if !dying.Load() {
 				cs.errs.add("round %d: IMAP: %v", round, err)
@@ -159,6 +163,26 @@ func (cs *crashState) fileMail(c *child, tc *tls.Config, round int, dying, stop 
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// saveDraft APPENDs a draft to bob's Drafts; an OK means it is stored.
+func (cs *crashState) saveDraft(ic *imapclient.Client, round, i int) error {
+	m := newMessage("bob@example.com", "alice@example.com", fmt.Sprintf("draft %d/%d", round, i), 500+rand.IntN(60_000))
+	owners := []string{"bob@example.com"}
+	cs.record(m.ID, owners, false)
+	cmd := ic.Append("Drafts", int64(len(m.Raw)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagDraft}})
+	if _, err := cmd.Write(m.Raw); err != nil {
+		cmd.Close()
+		return fmt.Errorf("APPEND: %w", err)
+	}
+	if err := cmd.Close(); err != nil {
+		return fmt.Errorf("APPEND: %w", err)
+	}
+	if _, err := cmd.Wait(); err != nil {
+		return fmt.Errorf("APPEND: %w", err)
+	}
+	cs.record(m.ID, owners, true)
+	return nil
 }
 
 // verifyRelayed: every acknowledged message for another domain reaches the

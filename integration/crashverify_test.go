@@ -16,10 +16,11 @@ import (
 
 var crashUsers = []string{"alice@example.com", "bob@example.com", "dave@example.com"}
 
-// crashFolders: bob files mail into Archive during the load.
+// crashFolders: bob files mail into Archive and saves drafts during the
+// load.
 func crashFolders(user string) []string {
 	if user == "bob@example.com" {
-		return []string{"INBOX", "Archive"}
+		return []string{"INBOX", "Archive", "Drafts"}
 	}
 	return []string{"INBOX"}
 }
