@@ -173,6 +173,12 @@ func (c *conn) retr(arg string, bodyLines int) (quit bool) {
 func (c *conn) update() (quit bool) {
 	c.state = stateUpdate
 	deleted, err := c.sess.Update(c.ctx)
+	// Release the maildrop before the final reply: a client that logs in
+	// again the moment it reads +OK must not find it still locked.
+	if cerr := c.sess.Close(); cerr != nil {
+		c.log().Warn("pop3: closing session", "user", c.loggedInUser(), "err", cerr)
+	}
+	c.sess = nil
 	if h := c.srv.opts.Hooks.OnUpdate; h != nil {
 		h(c.id, c.loggedInUser(), deleted, err)
 	}
