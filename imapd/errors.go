@@ -44,6 +44,8 @@ func (sess *session) reply(op string, err error) error {
 		return no(imap.ResponseCodeNonExistent, "Mailbox doesn't exist")
 	case errors.Is(err, mailstore.ErrFolderExists):
 		return no(imap.ResponseCodeAlreadyExists, "Mailbox already exists")
+	case errors.Is(err, mailstore.ErrBadUser):
+		return no(imap.ResponseCodeCannot, "Invalid user name")
 	case errors.Is(err, mailstore.ErrBadFolderName), errors.Is(err, errBadName):
 		return no(imap.ResponseCodeCannot, "Invalid mailbox name")
 	case errors.Is(err, mailstore.ErrQuota):

@@ -119,3 +119,23 @@ func TestListRecursiveMatch(t *testing.T) {
 		t.Errorf("LSUB: %q", u)
 	}
 }
+
+// Deleting a folder that has children keeps the children; the parent then
+// lists as \Noselect and cannot be selected (RFC 3501 §6.3.4).
+func TestDeletedParentIsNoselect(t *testing.T) {
+	e := startServer(t)
+	rc := e.raw(t)
+	rc.ok(`LOGIN alice@example.org "` + alicePW + `"`)
+	rc.ok("CREATE Projects/2026")
+	rc.ok("DELETE Projects")
+	u := rc.ok(`LIST "" "Projects*"`)
+	if !hasLine(u, `^\* LIST \(\\Noselect \\HasChildren\) "/" "Projects"$`) {
+		t.Errorf("parent after DELETE: %q", u)
+	}
+	if !hasLine(u, `^\* LIST \(\\HasNoChildren\) "/" "Projects/2026"$`) {
+		t.Errorf("child after parent's DELETE: %q", u)
+	}
+	if got := rc.try("SELECT Projects"); !regexpMatch(`^NO `, got) {
+		t.Errorf("SELECT of a \\Noselect parent: %q", got)
+	}
+}

@@ -242,6 +242,10 @@ func (sess *session) list(w *imapserver.ListWriter, ref string, patterns []strin
 		data := &imap.ListData{Delim: delim, Mailbox: name}
 		if !e.exists {
 			data.Attrs = append(data.Attrs, imap.MailboxAttrNonExistent)
+		} else if e.info.NoSelect {
+			// A parent whose own folder was deleted, kept for its children
+			// (RFC 3501 §6.3.4), as Dovecot shows it.
+			data.Attrs = append(data.Attrs, imap.MailboxAttrNoSelect, imap.MailboxAttrHasChildren)
 		} else if e.info.HasChildren {
 			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
 		} else {
