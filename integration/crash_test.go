@@ -16,14 +16,16 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
-// Crash safety: SMTP load (and an IMAP client filing and flagging mail)
-// against a real `mailsuite serve` process that is SIGKILLed at random
-// moments and restarted on the same data dir. Every message that got its
-// final 250 must be stored and whole, once per folder; nothing
-// half-written may be visible over IMAP or POP3; UIDVALIDITY and the UIDs
-// already seen never change; the tree passes the independent check and
-// Dovecot reads it with the same UIDs; acknowledged mail for another
-// domain leaves through the relay.
+// Crash safety: SMTP load (with an IMAP client filing, flagging and saving
+// drafts, and a POP3 phone deleting after download) against a real
+// `mailsuite serve` process that is SIGKILLed at random moments and
+// restarted on the same data dir. Every message that got its final 250 (or
+// APPEND OK) must be stored and whole, once per folder, and every POP3
+// deletion answered +OK must stay done; nothing half-written may be
+// visible over IMAP or POP3; UIDVALIDITY and the UIDs already seen never
+// change; the tree passes the independent check and Dovecot reads it with
+// the same UIDs; acknowledged mail for another domain leaves through the
+// relay.
 func TestCrashSafety(t *testing.T) {
 	const rounds = 4
 	dir := t.TempDir()
@@ -67,6 +69,8 @@ func TestCrashSafety(t *testing.T) {
 		}
 		wg.Add(1)
 		go func() { defer wg.Done(); cs.fileMail(c, tc, round, &dying, &stop) }()
+		wg.Add(1)
+		go func() { defer wg.Done(); cs.popDelete(c, tc, round, &dying, &stop) }()
 		time.Sleep(time.Duration(150+rand.IntN(600)) * time.Millisecond)
 		dying.Store(true)
 		c.kill()
@@ -75,6 +79,13 @@ func TestCrashSafety(t *testing.T) {
 		t.Logf("round %d: killed pid %d; %d messages acknowledged, %d IMAP STORE/MOVE done so far", round, c.cmd.Process.Pid, cs.acked(), cs.filed.Load())
 	}
 	cs.errs.report(t)
+	confirmed := 0
+	for _, ok := range cs.deleted {
+		if ok {
+			confirmed++
+		}
+	}
+	t.Logf("POP3 deletions confirmed by +OK at QUIT: %d", confirmed)
 	cs.checkTree()
 }
 
@@ -163,6 +174,57 @@ func (cs *crashState) fileMail(c *child, tc *tls.Config, round int, dying, stop 
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// popDelete is alice's phone set to delete after download: RETR, DELE,
+// QUIT. A +OK to QUIT means the deletion is durable (RFC 1939 §6).
+func (cs *crashState) popDelete(c *child, tc *tls.Config, round int, dying, stop *atomic.Bool) {
+	const u = "alice@example.com"
+	for i := 0; i < 100 && !stop.Load(); i++ {
+		if err := cs.popDeleteOne(c, tc, u); err != nil {
+			if !dying.Load() {
+				cs.errs.add("round %d: POP3: %v", round, err)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// popDeleteOne deletes the newest message of user's maildrop. Once QUIT is
+// sent the message may be gone; once QUIT is answered +OK it must be.
+func (cs *crashState) popDeleteOne(c *child, tc *tls.Config, user string) error {
+	p, err := dialPOP3S(c.addrs["pop3s"], tc, user, users[user])
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	list, err := p.uidl()
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	raw, err := p.retr(len(list))
+	if err != nil {
+		return err
+	}
+	id, err := checkMessage(raw)
+	if err != nil {
+		return err
+	}
+	if _, err := p.cmd(fmt.Sprintf("DELE %d", len(list))); err != nil {
+		return err
+	}
+	key := user + " " + id
+	cs.mu.Lock()
+	cs.deleted[key] = false // QUIT sent: may be gone
+	cs.mu.Unlock()
+	if err := p.quit(); err != nil {
+		return err
+	}
+	cs.mu.Lock()
+	cs.deleted[key] = true // +OK: must be gone
+	cs.mu.Unlock()
+	return nil
 }
 
 // saveDraft APPENDs a draft to bob's Drafts; an OK means it is stored.
