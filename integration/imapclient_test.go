@@ -10,6 +10,12 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
+// dialIMAPSUnauthenticated connects to the implicit-TLS IMAP port
+// (certificate verified) without logging in.
+func dialIMAPSUnauthenticated(addr string, tc *tls.Config) (*imapclient.Client, error) {
+	return imapclient.DialTLS(addr, &imapclient.Options{TLSConfig: tc})
+}
+
 // dialIMAPS connects to the implicit-TLS IMAP port (certificate verified)
 // and logs in. handler may be nil.
 func dialIMAPS(addr string, tc *tls.Config, user, pass string, handler *imapclient.UnilateralDataHandler) (*imapclient.Client, error) {

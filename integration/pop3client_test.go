@@ -23,6 +23,24 @@ const pop3Timeout = 20 * time.Second
 
 // dialPOP3S connects to the implicit-TLS POP3 port and logs in with USER/PASS.
 func dialPOP3S(addr string, tc *tls.Config, user, pass string) (*pop3Client, error) {
+	p, err := dialPOP3SGreeting(addr, tc)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.cmd("USER " + user); err != nil {
+		p.Close()
+		return nil, err
+	}
+	if _, err := p.cmd("PASS " + pass); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// dialPOP3SGreeting connects to the implicit-TLS POP3 port and reads the
+// greeting (AUTHORIZATION state).
+func dialPOP3SGreeting(addr string, tc *tls.Config) (*pop3Client, error) {
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	conn, err := tls.DialWithDialer(d, "tcp", addr, tc)
 	if err != nil {
@@ -32,14 +50,6 @@ func dialPOP3S(addr string, tc *tls.Config, user, pass string) (*pop3Client, err
 	if _, err := p.status(); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("greeting: %w", err)
-	}
-	if _, err := p.cmd("USER " + user); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	if _, err := p.cmd("PASS " + pass); err != nil {
-		conn.Close()
-		return nil, err
 	}
 	return p, nil
 }
