@@ -77,17 +77,28 @@ func (p *pop3Client) status() (string, error) {
 	return "", fmt.Errorf("pop3: %s", line)
 }
 
+// cmd sends a command and returns its +OK line; -ERR is an error naming
+// the command's verb (never its arguments: they may be a password).
 func (p *pop3Client) cmd(line string) (string, error) {
+	verb, _, _ := strings.Cut(line, " ")
+	reply, err := p.raw(line)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", verb, err)
+	}
+	if !strings.HasPrefix(reply, "+OK") {
+		return "", fmt.Errorf("%s: pop3: %s", verb, reply)
+	}
+	return reply, nil
+}
+
+// raw sends a line and returns the next line as it is (SASL exchanges,
+// RFC 5034, answer "+ challenge").
+func (p *pop3Client) raw(line string) (string, error) {
 	p.conn.SetWriteDeadline(time.Now().Add(pop3Timeout))
 	if _, err := p.conn.Write([]byte(line + "\r\n")); err != nil {
 		return "", err
 	}
-	st, err := p.status()
-	if err != nil {
-		verb, _, _ := strings.Cut(line, " ")
-		return "", fmt.Errorf("%s: %w", verb, err)
-	}
-	return st, nil
+	return p.readLine()
 }
 
 // multi sends a command with a multi-line answer and returns its lines,
