@@ -3,6 +3,17 @@ package mailstore
 // Delivery: write once into the root's tmp directory, fsync, hard-link into
 // every recipient's new/, fsync each new/, unlink the temp file. Only then
 // does Commit return nil. A failure removes every link already made.
+//
+// Invariants (UID order: a message whose Commit returned before another's
+// began never gets the higher UID):
+//   - The name in new/ is made in Commit, just before linking, by newKey,
+//     whose time never goes backwards; Sync numbers files it finds in
+//     name-time order.
+//   - After linking, Commit takes the index mutex of a loaded INBOX index
+//     (to mark new/ dirty) before returning, so a Sync whose readdir may
+//     have missed this link ends before any later delivery is linked. The
+//     index is looked up after the link: one created later starts its
+//     first readdir after the link and sees it.
 
 import (
 	"context"
@@ -67,7 +78,6 @@ func (d *Delivery) Commit(ctx context.Context, users []string) error {
 		return err
 	}
 	size, vsize := d.tmp.cnt.size, d.tmp.cnt.vsize
-	name := sizedKey(d.key, size, vsize)
 	var states []*userState
 	seen := map[*userState]bool{}
 	for _, u := range users {
@@ -87,6 +97,10 @@ func (d *Delivery) Commit(ctx context.Context, users []string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("mailstore: commit: %w", err)
 	}
+	// The name, and so the time in it, is made now, not at BeginDelivery:
+	// Sync gives UIDs in name-time order, and a message committed before
+	// another must not get a higher UID (smtpd opens deliveries early).
+	name := sizedKey(d.s.newKey(time.Now()), size, vsize)
 	var linked []string
 	undo := func() {
 		for _, p := range linked {

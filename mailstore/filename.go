@@ -7,6 +7,7 @@ package mailstore
 // flag letters: D F P R S T system flags, a..z keywords.
 
 import (
+	"cmp"
 	"sort"
 	"strconv"
 	"strings"
@@ -66,18 +67,81 @@ func keySizes(key string) (size, vsize int64) {
 	return
 }
 
-// keyTime is the delivery time in a base name's leading "<unix>." (0 if
-// none); UIDs of picked-up files are assigned in this order.
-func keyTime(key string) int64 {
-	n := 0
-	for n < len(key) && key[n] >= '0' && key[n] <= '9' {
-		n++
+// deliveryOrder is the sort key for giving picked-up files their UIDs in
+// delivery order: the time in the name (seconds, then the microseconds of
+// an "M<usec>" part, read as a number since writers do not zero-pad them),
+// the mtime where the name lacks them, then the "Q<n>" counter and the
+// name itself. Name forms (https://cr.yp.to/proto/maildir.html):
+// "<sec>.M<usec>P<pid>Q<n>.<host>" (ours, Dovecot's without Q),
+// "<sec>.<pid>.<host>" (old), "<sec>.R<hex>.<host>", or anything else.
+type deliveryOrder struct {
+	sec, nsec int64 // from the name, else from mtime
+	mtime     int64 // unix nanoseconds
+	q         uint64
+	key       string
+}
+
+func orderOf(key string, mtime int64) deliveryOrder {
+	o := deliveryOrder{mtime: mtime, key: key}
+	sec, n := leadingInt(key, 18)
+	rest, dot := strings.CutPrefix(key[n:], ".")
+	if n == 0 || !dot {
+		o.sec, o.nsec = mtime/1e9, mtime%1e9
+		return o
 	}
-	if n == 0 || n > 18 {
-		return 0
+	o.sec = sec
+	id, _, _ := strings.Cut(rest, ".")
+	usec := int64(-1)
+	// The modern identifier: markers (# X R I V M P Q) each followed by a
+	// value (decimal, or hex for R, I, V).
+	for i := 0; i < len(id); {
+		c := id[i]
+		j := i + 1
+		for j < len(id) && !isMarker(id[j]) {
+			j++
+		}
+		v := id[i+1 : j]
+		switch c {
+		case 'M':
+			if n, digits := leadingInt(v, 6); digits > 0 && digits == len(v) {
+				usec = n
+			}
+		case 'Q':
+			if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+				o.q = n
+			}
+		}
+		i = j
 	}
-	t, _ := strconv.ParseInt(key[:n], 10, 64)
-	return t
+	switch {
+	case usec >= 0:
+		o.nsec = usec * 1000
+	case mtime/1e9 == sec:
+		// No microseconds in the name (old form): the mtime places it
+		// within its second.
+		o.nsec = mtime % 1e9
+	}
+	return o
+}
+
+func isMarker(c byte) bool { return c == '#' || (c >= 'A' && c <= 'Z') }
+
+// leadingInt parses the decimal digits at the start of s and says how many
+// there were; none (0) if there are more than max.
+func leadingInt(s string, max int) (v int64, digits int) {
+	for digits < len(s) && s[digits] >= '0' && s[digits] <= '9' {
+		if digits == max {
+			return 0, 0
+		}
+		v = v*10 + int64(s[digits]-'0')
+		digits++
+	}
+	return v, digits
+}
+
+func (a deliveryOrder) compare(b deliveryOrder) int {
+	return cmp.Or(cmp.Compare(a.sec, b.sec), cmp.Compare(a.nsec, b.nsec),
+		cmp.Compare(a.mtime, b.mtime), cmp.Compare(a.q, b.q), strings.Compare(a.key, b.key))
 }
 
 // systemLetters maps maildir info letters to system flags.

@@ -165,6 +165,7 @@ func FuzzCache(f *testing.F) {
 func FuzzFileName(f *testing.F) {
 	for _, s := range []string{
 		"1795364578.M957634P10740.vm,S=4,W=5:2,Sab", "1795364578.M953807P10740.vm,S=14,W=16",
+		"1700000000.4242.oldhost", "1700000000.R4f3aP2.h", "1700000000.M5P1V803I1234.h",
 		"x:2,", "x:1,foo", "a,S=-1,W=abc:2,ZYX", "123.abc:2,FRST", ":2,", "",
 	} {
 		f.Add(s)
@@ -184,7 +185,9 @@ func FuzzFileName(f *testing.F) {
 		if size < -1 || vsize < -1 {
 			t.Fatalf("negative sizes %d %d", size, vsize)
 		}
-		keyTime(key)
+		if o := orderOf(key, 1795364578123456789); o.sec < 0 || o.nsec < 0 || o.nsec >= 1e9 || o.compare(o) != 0 {
+			t.Fatalf("orderOf(%q) = %+v", key, o)
+		}
 		s := sortInfo([]byte(info))
 		for i := 1; i < len(s); i++ {
 			if s[i] <= s[i-1] {

@@ -9,10 +9,22 @@ import (
 )
 
 // newKey returns a unique maildir base name (without sizes):
-// "<unix>.M<usec>P<pid>Q<n>.<host>" as Dovecot writes them.
+// "<unix>.M<usec>P<pid>Q<n>.<host>" as Dovecot writes them (plus Q). The
+// time in it never goes backwards within a Store: a clock stepped back, or
+// a second key in the same microsecond, takes the last time plus 1µs. Sync
+// gives picked-up files UIDs in name-time order (deliveryOrder), so keys
+// made one after another sort one after another.
 func (s *Store) newKey(now time.Time) string {
+	us := now.UnixMicro()
+	for {
+		last := s.lastKeyTime.Load()
+		us = max(us, last+1)
+		if s.lastKeyTime.CompareAndSwap(last, us) {
+			break
+		}
+	}
 	n := s.seq.Add(1)
-	return fmt.Sprintf("%d.M%dP%dQ%d.%s", now.Unix(), now.Nanosecond()/1000, s.pid, n, s.hostname)
+	return fmt.Sprintf("%d.M%dP%dQ%d.%s", us/1e6, us%1e6, s.pid, n, s.hostname)
 }
 
 func sizedKey(key string, size, vsize int64) string {

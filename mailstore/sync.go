@@ -266,18 +266,12 @@ func (ix *index) assignUIDs(byName map[string]diskEntry, listChanged bool) ([]UI
 			assigned = append(assigned, m)
 		}
 	}
-	// New UIDs go in delivery order: the time in the name, then the file's
-	// mtime, then the name.
-	sort.Slice(assigned, func(i, j int) bool {
-		a, b := assigned[i], assigned[j]
-		if ta, tb := keyTime(a.key), keyTime(b.key); ta != tb {
-			return ta < tb
-		}
-		if a.date != b.date {
-			return a.date < b.date
-		}
-		return a.key < b.key
-	})
+	// New UIDs go in delivery order (see deliveryOrder).
+	orders := make([]deliveryOrder, len(assigned))
+	for i, m := range assigned {
+		orders[i] = orderOf(m.key, m.date)
+	}
+	sort.Sort(byDelivery{assigned, orders})
 	for _, m := range assigned {
 		m.uid = ix.nextUID
 		ix.nextUID++
@@ -408,4 +402,17 @@ func (ix *index) moveNewToCur() error {
 		ix.adoptDir(beforeNew, "new")
 	}
 	return firstErr
+}
+
+// byDelivery sorts messages by their precomputed delivery order.
+type byDelivery struct {
+	msgs   []*message
+	orders []deliveryOrder
+}
+
+func (b byDelivery) Len() int           { return len(b.msgs) }
+func (b byDelivery) Less(i, j int) bool { return b.orders[i].compare(b.orders[j]) < 0 }
+func (b byDelivery) Swap(i, j int) {
+	b.msgs[i], b.msgs[j] = b.msgs[j], b.msgs[i]
+	b.orders[i], b.orders[j] = b.orders[j], b.orders[i]
 }

@@ -53,6 +53,7 @@ type Store struct {
 	pid          int
 	opened       time.Time
 	seq          atomic.Uint64
+	lastKeyTime  atomic.Int64 // unix µs in the last key made (newKey)
 
 	mu        sync.Mutex
 	closed    bool
