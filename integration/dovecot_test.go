@@ -22,6 +22,9 @@ import (
 // which can serve one pre-authenticated session on stdin/stdout.
 const dovecotIMAP = "/usr/lib/dovecot/imap"
 
+// dovecotPOP3 is its POP3 process (dovecot-pop3d), likewise.
+const dovecotPOP3 = "/usr/lib/dovecot/pop3"
+
 // Dovecot opens the tree the suite wrote (after deliveries, a folder of
 // bob's own, a nested one with a non-ASCII name, moves, a flag and a
 // keyword) and sees the same UIDVALIDITY, the same UID for every message
@@ -29,7 +32,7 @@ const dovecotIMAP = "/usr/lib/dovecot/imap"
 // not something like it.
 func TestDovecotReadsTheTree(t *testing.T) {
 	if !haveDovecot(t) {
-		t.Skipf("%s not installed: skipping the Dovecot cross-check (in CI, with CI=true, this fails)", dovecotIMAP)
+		t.Skip("Dovecot's imap/pop3 not installed: skipping the Dovecot cross-check (in CI, with CI=true, this fails)")
 	}
 	h := officeSuite(t)
 	h.aliceMailsBob(t, 4, "for Dovecot")
@@ -83,6 +86,29 @@ func TestDovecotReadsTheTree(t *testing.T) {
 			t.Errorf("%s: Dovecot sees\n  %v\nmailsuite\n  %v", folder, theirs, ours)
 		}
 	}
+
+	// Dovecot's own POP3 server gives the same UIDLs as ours (its default
+	// pop3_uidl_format %08Xu%08Xv), so a phone can move between them.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, dovecotPOP3, "-c", conf)
+	cmd.Env = append(os.Environ(), "USER=bob@example.com", "HOME="+filepath.Join(tree, "example.com", "bob"))
+	cmd.Stdin = strings.NewReader("UIDL\r\nQUIT\r\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("dovecot pop3: %v\n%s", err, out)
+	}
+	theirs := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^\d+ (\S+)\r$`).FindAllStringSubmatch(string(out), -1) {
+		theirs[m[1]] = true
+	}
+	ours, err := uidlSet(h.addr("pop3s"), h.tls, "bob@example.com", users["bob@example.com"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ours) == 0 || !sameSet(ours, theirs) {
+		t.Errorf("UIDLs: Dovecot %v, mailsuite %v\n%s", keys(theirs), keys(ours), out)
+	}
 }
 
 // dovecotCopy copies the store at mailRoot for Dovecot, which adds its own
@@ -106,14 +132,17 @@ func dovecotCopy(t *testing.T, mailRoot string) (conf, tree string) {
 	return dovecotConfig(t, copyDir, tree), tree
 }
 
-// haveDovecot says whether Dovecot's imap is installed; in CI it must be.
+// haveDovecot says whether Dovecot's imap and pop3 are installed; in CI
+// they must be.
 func haveDovecot(t *testing.T) bool {
 	t.Helper()
-	if _, err := os.Stat(dovecotIMAP); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Dovecot's imap (dovecot-imapd) is required in CI: %v", err)
+	for _, p := range []string{dovecotIMAP, dovecotPOP3} {
+		if _, err := os.Stat(p); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("Dovecot (dovecot-imapd, dovecot-pop3d) is required in CI: %v", err)
+			}
+			return false
 		}
-		return false
 	}
 	return true
 }
