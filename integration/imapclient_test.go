@@ -99,11 +99,21 @@ func fetchAll(c *imapclient.Client, mailbox string, withBody bool) (uint32, []im
 type idleWatcher struct {
 	exists  chan uint32
 	expunge chan uint32
+	flags   chan []imap.Flag // from unsolicited FETCH (FLAGS ...)
 }
 
 func newIdleWatcher() (*idleWatcher, *imapclient.UnilateralDataHandler) {
-	w := &idleWatcher{exists: make(chan uint32, 1000), expunge: make(chan uint32, 1000)}
+	w := &idleWatcher{exists: make(chan uint32, 1000), expunge: make(chan uint32, 1000), flags: make(chan []imap.Flag, 1000)}
 	return w, &imapclient.UnilateralDataHandler{
+		Fetch: func(msg *imapclient.FetchMessageData) {
+			buf, err := msg.Collect()
+			if err == nil {
+				select {
+				case w.flags <- buf.Flags:
+				default:
+				}
+			}
+		},
 		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
 			if d.NumMessages != nil {
 				select {
@@ -118,6 +128,34 @@ func newIdleWatcher() (*idleWatcher, *imapclient.UnilateralDataHandler) {
 			default:
 			}
 		},
+	}
+}
+
+// waitFlag waits for an unsolicited FETCH whose flags include f.
+func (w *idleWatcher) waitFlag(f imap.Flag, limit time.Duration) error {
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	for {
+		select {
+		case flags := <-w.flags:
+			if hasFlag(flags, f) {
+				return nil
+			}
+		case <-timer.C:
+			return fmt.Errorf("no FETCH with %s within %v", f, limit)
+		}
+	}
+}
+
+// drain forgets notifications seen so far.
+func (w *idleWatcher) drain() {
+	for _, ch := range []chan uint32{w.exists, w.expunge} {
+		for len(ch) > 0 {
+			<-ch
+		}
+	}
+	for len(w.flags) > 0 {
+		<-w.flags
 	}
 }
 

@@ -121,14 +121,41 @@ func TestSmallOfficeDay(t *testing.T) {
 	}
 	bob.agree("after expunging m4", m2.ID)
 
+	// A new message read on the phone: the desktop in IDLE sees it arrive,
+	// then sees the \Seen flag the phone's RETR set.
+	if _, err := bob.imap.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	bob.watch.drain()
+	idle, err = bob.imap.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m5 := newMessage("alice@example.com", "bob@example.com", "Read me on the train", 800)
+	if err := submit(h.addr("submission"), h.tls, "alice@example.com", alice, "alice@example.com", []string{"bob@example.com"}, m5.Raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.watch.waitExists(2, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	wantIDs(t, "phone's download of m5", bob.phoneSync(), m5.ID)
+	if err := bob.watch.waitFlag(imap.FlagSeen, 5*time.Second); err != nil {
+		t.Errorf("the IDLE session was not told the phone read m5: %v", err)
+	}
+	if err := idle.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	bob.agree("after the phone read m5", m2.ID, m5.ID)
+
 	// The phone deletes m2 (DELE, then QUIT): the desktop in IDLE is told
 	// at once with an EXPUNGE.
 	if _, err := bob.imap.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
-	for len(bob.watch.expunge) > 0 { // forget the EXPUNGEs of bob's own MOVEs
-		<-bob.watch.expunge
-	}
+	bob.watch.drain() // forget the EXPUNGEs of bob's own MOVEs
 	idle, err = bob.imap.Idle()
 	if err != nil {
 		t.Fatal(err)
@@ -154,5 +181,5 @@ func TestSmallOfficeDay(t *testing.T) {
 	if err := idle.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	bob.agree("after the phone deleted m2")
+	bob.agree("after the phone deleted m2", m5.ID)
 }
