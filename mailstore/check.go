@@ -1,0 +1,867 @@
+package mailstore
+
+// Check verifies a tree (mailsuite check-store) and repairs what is safe to
+// repair, also while the server runs.
+//
+// Invariants:
+//   - A folder is read under the locks the store itself uses: its
+//     in-process index mutex (when this Store has the folder open), then
+//     dovecot-uidlist.lock. They are held only while dovecot-uidlist and
+//     dovecot-keywords are read and new/ then cur/ listed (in that order, so
+//     a message moved from new/ to cur/ meanwhile is seen at least once);
+//     message files are read with no lock held.
+//   - Without Repair nothing changes, except that a stale
+//     dovecot-uidlist.lock is broken when the check takes the lock, as every
+//     user of the folder does.
+//   - Repairs never assign a UID themselves: files that need one get it from
+//     the store's own sync, and dovecot-uidlist is only rewritten under its
+//     lock, dropping records, never adding or renumbering one.
+//   - Only what the store itself would treat as a mistake counts as a
+//     problem. A record whose file is gone (an expunge: neither the store
+//     nor Dovecot rewrites the list for it), a file in new/ without a UID
+//     (delivered, not yet seen by a session) and a header next UID lower
+//     than an appended record (Dovecot appends without rewriting the
+//     header) are normal and are notes or counts, not problems.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// CheckOptions configure a check.
+type CheckOptions struct {
+	// Root is the tree to check; only the package-level Check reads it
+	// (Store.Check checks its own root).
+	Root string
+	// User limits the check to one user's maildir (an address); "" checks
+	// every user.
+	User string
+	// Repair fixes what is safe to fix (see the Kind constants).
+	Repair bool
+	// Now is the clock for file ages (default time.Now).
+	Now func() time.Time
+	// Logger for the store's own warnings (package-level Check only);
+	// default slog.Default().
+	Logger *slog.Logger
+}
+
+// Finding kinds. "Repair" says what Repair does; the others are reported
+// only.
+const (
+	KindUIDListMissing  = "uidlist-missing"    // files but no dovecot-uidlist. Repair: sync creates it
+	KindUIDListBad      = "uidlist-unreadable" // Repair: sync rebuilds it (new UIDVALIDITY), as the store would
+	KindUIDListDup      = "uidlist-duplicate"  // a file listed twice. Repair: keep its lowest UID, the one the store uses
+	KindUIDListTorn     = "uidlist-torn"       // note: an append cut short. Repair: rewrite
+	KindUIDListV1       = "uidlist-v1"         // old format. Repair: rewrite as version 3
+	KindStaleRecords    = "stale-records"      // note: records of expunged files. Repair: drop them, as Dovecot does
+	KindNoUID           = "no-uid"             // a cur/ file without a UID. Repair: sync assigns one
+	KindDuplicate       = "duplicate"          // one base name twice in new/ and cur/
+	KindBadName         = "bad-name"           // a name or entry the store cannot use
+	KindBadInfo         = "bad-info"           // cur/ info other than ":2,". Repair: sync renames it to ":2,"
+	KindBadFlags        = "bad-flags"          // flag letters that are no flag
+	KindUnsortedFlags   = "unsorted-flags"     // Repair: rename with the letters sorted
+	KindInfoInNew       = "info-in-new"        // a new/ file with an info part. Repair: move it to cur/ (":2," info kept)
+	KindUndefinedKw     = "undefined-keyword"  // a keyword letter dovecot-keywords does not define
+	KindKeywordsBad     = "keywords-unreadable"
+	KindSize            = "size"             // ,S= or ,W= wrong. Repair: rename with the right sizes (the message gets a new UID)
+	KindOldTemp         = "old-temp"         // tmp/ file older than 36 hours, or index temp file older than an hour. Repair: remove
+	KindStaleLock       = "stale-lock"       // Repair: remove (a stale dovecot-uidlist.lock is broken by taking the lock)
+	KindNoMarker        = "no-maildirfolder" // Repair: create the marker
+	KindMissingDir      = "missing-dir"      // cur/, new/ or tmp/ missing. Repair: create
+	KindBadFolderName   = "bad-folder-name"  // a ".Name" directory that is no folder name
+	KindBadUserDir      = "bad-user-dir"     // a directory that is no user's canonical maildir
+	KindFolderUnchecked = "unchecked"        // the folder could not be read or locked
+)
+
+// tmpMaxAge is the maildir convention for abandoned tmp/ files.
+const tmpMaxAge = 36 * time.Hour
+
+// Finding is one thing a check found.
+type Finding struct {
+	User   string // canonical address; "" for the tree's own temp dir
+	Folder string
+	Path   string // relative to the root
+	Kind   string
+	Detail string
+	// Note marks a finding that is harmless (the store or Dovecot cleans
+	// it up by itself): reported, never a problem.
+	Note     bool
+	Repaired bool
+}
+
+func (f Finding) String() string {
+	tag := "problem"
+	switch {
+	case f.Repaired:
+		tag = "repaired"
+	case f.Note:
+		tag = "note"
+	}
+	where := f.Path
+	if f.User != "" {
+		where += " (" + f.User + " " + f.Folder + ")"
+	}
+	return fmt.Sprintf("%s: %s: %s: %s", tag, f.Kind, where, f.Detail)
+}
+
+// Report is what a check found.
+type Report struct {
+	Users, Folders, Messages int
+	Pending                  int // files in new/ still waiting for a session to give them a UID
+	Findings                 []Finding
+}
+
+// Problems counts findings that are neither notes nor repaired.
+func (r Report) Problems() int {
+	n := 0
+	for _, f := range r.Findings {
+		if !f.Note && !f.Repaired {
+			n++
+		}
+	}
+	return n
+}
+
+// Repaired counts repaired findings.
+func (r Report) Repaired() int {
+	n := 0
+	for _, f := range r.Findings {
+		if f.Repaired {
+			n++
+		}
+	}
+	return n
+}
+
+// Check verifies the tree at opts.Root from outside any running server
+// (the check-store command). Do not call it in a process that has a Store
+// open on the same root: use that Store's Check method, which shares its
+// locks (two Stores of one process take each other's dotlocks for stale
+// ones left by an earlier run of the same PID).
+//
+// Without Repair it changes nothing. With Repair it opens the tree as a
+// Store (which, as at every server start, removes delivery temp files
+// older than 36 hours, reported as repaired) and repairs through it.
+func Check(opts CheckOptions) (Report, error) {
+	if opts.Root == "" {
+		return Report{}, errors.New("mailstore: check: no root given")
+	}
+	root, err := filepath.Abs(opts.Root)
+	if err != nil {
+		return Report{}, fmt.Errorf("mailstore: check: %w", err)
+	}
+	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		if err == nil {
+			err = errors.New("not a directory")
+		}
+		return Report{}, fmt.Errorf("mailstore: check: no store at %s: %w", root, err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if !opts.Repair {
+		// A Store that only takes dotlocks: Open would already clean
+		// the root temp dir and start the poller.
+		host, _ := os.Hostname()
+		s := &Store{log: log, root: root, tmpDir: filepath.Join(root, tmpDirName),
+			pid: os.Getpid(), lockHost: host, opened: time.Now()}
+		return s.Check(opts)
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	tmp := filepath.Join(root, tmpDirName)
+	old := oldFiles(tmp, now().Add(-tmpMaxAge))
+	s, err := Open(Options{Root: root, Logger: log})
+	if err != nil {
+		return Report{}, err
+	}
+	defer s.Close()
+	var removed []Finding
+	for _, n := range old {
+		if _, err := os.Lstat(filepath.Join(tmp, n)); errors.Is(err, os.ErrNotExist) {
+			removed = append(removed, Finding{Path: filepath.Join(tmpDirName, n), Kind: KindOldTemp,
+				Detail: "delivery temp file older than 36 hours", Repaired: true})
+		}
+	}
+	rep, err := s.Check(opts)
+	rep.Findings = append(removed, rep.Findings...)
+	return rep, err
+}
+
+// checker is one run of Check.
+type checker struct {
+	s        *Store
+	repair   bool
+	now      time.Time
+	rep      Report
+	findings []*Finding // pointers stay valid while repairs mark them
+}
+
+// Check verifies this store's tree (or one user's maildir) beside the
+// sessions using it and, with opts.Repair, repairs what is safe to repair.
+// Findings about single folders do not stop the check; the error is for
+// a tree that cannot be listed at all.
+func (s *Store) Check(opts CheckOptions) (Report, error) {
+	c := &checker{s: s, repair: opts.Repair, now: time.Now()}
+	if opts.Now != nil {
+		c.now = opts.Now()
+	}
+	c.checkTemp("", "", s.tmpDir, tmpMaxAge)
+	users, err := c.users(opts.User)
+	if err == nil {
+		for _, u := range users {
+			c.checkUser(u[0], u[1])
+		}
+	}
+	for _, f := range c.findings {
+		c.rep.Findings = append(c.rep.Findings, *f)
+	}
+	return c.rep, err
+}
+
+func (c *checker) add(f Finding) *Finding {
+	p := &f
+	c.findings = append(c.findings, p)
+	return p
+}
+
+func (c *checker) rel(p string) string {
+	if r, err := filepath.Rel(c.s.root, p); err == nil {
+		return r
+	}
+	return p
+}
+
+// users lists {address, maildir} pairs in name order.
+func (c *checker) users(only string) ([][2]string, error) {
+	if only != "" {
+		local, domain, err := canonicalUser(only)
+		if err != nil {
+			return nil, err
+		}
+		dir := filepath.Join(c.s.root, domain, local)
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("mailstore: check %s: no maildir at %s", only, dir)
+		}
+		return [][2]string{{local + "@" + domain, dir}}, nil
+	}
+	domains, err := os.ReadDir(c.s.root)
+	if err != nil {
+		return nil, fmt.Errorf("mailstore: check: %w", err)
+	}
+	var out [][2]string
+	for _, d := range domains {
+		if !d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+			continue
+		}
+		locals, err := os.ReadDir(filepath.Join(c.s.root, d.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("mailstore: check: %w", err)
+		}
+		for _, l := range locals {
+			if !l.IsDir() {
+				continue
+			}
+			dir := filepath.Join(c.s.root, d.Name(), l.Name())
+			local, domain, err := canonicalUser(l.Name() + "@" + d.Name())
+			if err != nil || local != l.Name() || domain != d.Name() {
+				c.add(Finding{Path: c.rel(dir), Kind: KindBadUserDir,
+					Detail: "not the maildir of any address (the store uses lower-case, valid addresses only)"})
+				continue
+			}
+			out = append(out, [2]string{local + "@" + domain, dir})
+		}
+	}
+	return out, nil
+}
+
+func (c *checker) checkUser(user, dir string) {
+	c.rep.Users++
+	c.checkFolder(user, dir, Inbox, dir, false)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		c.add(Finding{User: user, Path: c.rel(dir), Kind: KindFolderUnchecked, Detail: err.Error()})
+		return
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if !e.IsDir() || !strings.HasPrefix(n, ".") || strings.HasPrefix(n, "..") {
+			continue // ".." prefixes are folders being deleted
+		}
+		name, ok := folderNameFromDir(n)
+		if !ok || name == Inbox || folderDirName(strings.Split(name, Separator)) != n {
+			c.add(Finding{User: user, Path: c.rel(filepath.Join(dir, n)), Kind: KindBadFolderName,
+				Detail: "not a folder name in modified UTF-7 that the store would write: invisible to clients"})
+			continue
+		}
+		c.checkFolder(user, dir, name, filepath.Join(dir, n), true)
+	}
+}
+
+// oldFiles lists the regular files in dir last modified before cutoff.
+func oldFiles(dir string, cutoff time.Time) []string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && fi.ModTime().Before(cutoff) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// checkTemp reports (and with repair removes) files in a temp directory
+// older than maxAge: nothing in tmp/ is ever visible to readers.
+func (c *checker) checkTemp(user, folder, dir string, maxAge time.Duration) {
+	for _, n := range oldFiles(dir, c.now.Add(-maxAge)) {
+		p := filepath.Join(dir, n)
+		f := c.add(Finding{User: user, Folder: folder, Path: c.rel(p), Kind: KindOldTemp,
+			Detail: fmt.Sprintf("temp file older than %v, never visible to readers", maxAge)})
+		if c.repair {
+			f.Repaired = os.Remove(p) == nil
+		}
+	}
+}
+
+// checkLeftovers looks at the folder directory for what an interrupted
+// dotlock (its temp link file) or atomic write (its temp file) left.
+func (c *checker) checkLeftovers(user, folder, dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	atomicTemps := []string{".dovecot-uidlist.tmp", ".dovecot-keywords.tmp", "." + cacheFile + ".tmp",
+		"." + specialUseFile + ".tmp", "." + subscriptionsFile + ".tmp"}
+	for _, e := range ents {
+		n := e.Name()
+		fi, err := e.Info()
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		age := c.now.Sub(fi.ModTime())
+		var f *Finding
+		switch {
+		case strings.HasPrefix(n, ".dovecot-uidlist.lock.") && age > dotlockStale:
+			f = c.add(Finding{Kind: KindStaleLock, Detail: "temp file of a dotlock whose taker is gone"})
+		case slices.ContainsFunc(atomicTemps, func(p string) bool { return strings.HasPrefix(n, p) }) && age > time.Hour:
+			f = c.add(Finding{Kind: KindOldTemp, Detail: "temp file of an interrupted index file write"})
+		default:
+			continue
+		}
+		p := filepath.Join(dir, n)
+		f.User, f.Folder, f.Path = user, folder, c.rel(p)
+		if c.repair {
+			f.Repaired = os.Remove(p) == nil
+		}
+	}
+}
+
+func (c *checker) checkFolder(user, userDir, name, dir string, sub bool) {
+	c.rep.Folders++
+	at := func(kind, path, detail string) *Finding {
+		return c.add(Finding{User: user, Folder: name, Path: c.rel(path), Kind: kind, Detail: detail})
+	}
+	var missing []string
+	for _, d := range []string{"cur", "new", "tmp"} {
+		if fi, err := os.Stat(filepath.Join(dir, d)); err != nil || !fi.IsDir() {
+			missing = append(missing, d+"/")
+		}
+	}
+	if len(missing) > 0 {
+		f := at(KindMissingDir, dir, "no "+strings.Join(missing, ", "))
+		if c.repair {
+			f.Repaired = makeMaildir(dir, sub) == nil
+		}
+		if !f.Repaired && missing[0] == "cur/" {
+			return // nothing the store would show
+		}
+	}
+	if marker := filepath.Join(dir, "maildirfolder"); sub {
+		if _, err := os.Lstat(marker); errors.Is(err, os.ErrNotExist) {
+			f := at(KindNoMarker, marker, "sub-folder without its maildirfolder marker")
+			if c.repair {
+				f.Repaired = os.WriteFile(marker, nil, 0o600) == nil
+			}
+		}
+	}
+	c.checkTemp(user, name, filepath.Join(dir, "tmp"), tmpMaxAge)
+	c.checkLeftovers(user, name, dir)
+	fc := &folderCheck{c: c, user: user, userDir: userDir, name: name, dir: dir}
+	lockPath := filepath.Join(dir, "dovecot-uidlist.lock")
+	var staleLock *Finding
+	if _, stale := c.s.staleLock(lockPath); stale {
+		staleLock = at(KindStaleLock, lockPath, "dovecot-uidlist.lock of a process that is gone: broken by taking the lock")
+	}
+	sn, err := c.snapshot(dir)
+	if err != nil {
+		at(KindFolderUnchecked, dir, err.Error())
+		return
+	}
+	if staleLock != nil {
+		staleLock.Repaired = true
+	}
+	fc.analyse(sn)
+	if c.repair {
+		fc.repair()
+	}
+}
+
+// folderSnap is what a folder held at one moment, read under its locks.
+type folderSnap struct {
+	uidlist, keywords  []byte // nil: no such file
+	newNames, curNames []string
+}
+
+func (c *checker) snapshot(dir string) (*folderSnap, error) {
+	if ix := c.s.loadedIndex(dir); ix != nil {
+		ix.mu.Lock()
+		defer ix.mu.Unlock()
+	}
+	lk, err := c.s.lockUIDList(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.unlock()
+	sn := &folderSnap{}
+	read := func(name string) ([]byte, error) {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		if err == nil && data == nil {
+			data = []byte{}
+		}
+		return data, err
+	}
+	if sn.uidlist, err = read("dovecot-uidlist"); err != nil {
+		return nil, err
+	}
+	if sn.keywords, err = read("dovecot-keywords"); err != nil {
+		return nil, err
+	}
+	// A missing new/ was reported; the store makes it again.
+	if sn.newNames, err = readDirNames(filepath.Join(dir, "new")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if sn.curNames, err = readDirNames(filepath.Join(dir, "cur")); err != nil {
+		return nil, err
+	}
+	return sn, nil
+}
+
+// uidsText lists UIDs for a detail line, at most ten.
+func uidsText(uids []UID) string {
+	var b strings.Builder
+	for i, u := range uids {
+		if i == 10 {
+			fmt.Fprintf(&b, " and %d more", len(uids)-10)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.FormatUint(uint64(u), 10))
+	}
+	return b.String()
+}
+
+// validInfo reports whether every letter of a ":2," info is a flag: the
+// system flags DFPRST or a keyword letter a..z.
+func validInfo(info string) bool {
+	for i := 0; i < len(info); i++ {
+		if c := info[i]; !(c >= 'a' && c <= 'z') && !strings.ContainsRune("DFPRST", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// fixSizes returns key with its ,S= and ,W= fields set to size and vsize
+// (a field absent from key stays absent).
+func fixSizes(key string, size, vsize int64) string {
+	base, fields, ok := strings.Cut(key, ",")
+	if !ok {
+		return key
+	}
+	parts := strings.Split(fields, ",")
+	for i, f := range parts {
+		switch {
+		case strings.HasPrefix(f, "S="):
+			parts[i] = "S=" + strconv.FormatInt(size, 10)
+		case strings.HasPrefix(f, "W="):
+			parts[i] = "W=" + strconv.FormatInt(vsize, 10)
+		}
+	}
+	return base + "," + strings.Join(parts, ",")
+}
+
+// folderCheck is the analysis of one folder and the repairs it calls for.
+type folderCheck struct {
+	c             *checker
+	user, userDir string
+	name, dir     string
+	renames       []checkRename
+	needSync      []*Finding // repaired by the store's sync
+	needRewrite   []*Finding // repaired by rewriting dovecot-uidlist
+}
+
+type checkRename struct {
+	from, to string
+	f        *Finding
+	newKey   bool // the base name changes: the message gets a new UID
+}
+
+type diskFile struct{ sub, name, info string }
+
+func (fc *folderCheck) at(kind, path, detail string) *Finding {
+	return fc.c.add(Finding{User: fc.user, Folder: fc.name, Path: fc.c.rel(path), Kind: kind, Detail: detail})
+}
+
+func (fc *folderCheck) analyse(sn *folderSnap) {
+	dir := fc.dir
+	kw, kwOK := keywordTable{}, true
+	if sn.keywords != nil {
+		if t, err := parseKeywords(sn.keywords); err != nil {
+			fc.at(KindKeywordsBad, filepath.Join(dir, "dovecot-keywords"), err.Error())
+			kwOK = false
+		} else {
+			kw = *t
+		}
+	}
+	files := map[string][]diskFile{}
+	var keys []string
+	for _, sub := range []string{"new", "cur"} {
+		names := sn.newNames
+		if sub == "cur" {
+			names = sn.curNames
+		}
+		for _, n := range names {
+			if strings.HasPrefix(n, ".") {
+				continue // other tools' hidden temp files: never read
+			}
+			key, df, ok := fc.checkName(sub, n, kw, kwOK)
+			if !ok {
+				continue
+			}
+			if files[key] == nil {
+				keys = append(keys, key)
+			}
+			files[key] = append(files[key], df)
+		}
+	}
+	slices.Sort(keys)
+	fc.c.rep.Messages += len(keys)
+	inCur := func(fs []diskFile) bool {
+		return slices.ContainsFunc(fs, func(f diskFile) bool { return f.sub == "cur" })
+	}
+	listed, ok := fc.checkUIDList(sn, slices.ContainsFunc(keys, func(k string) bool { return inCur(files[k]) }))
+	for _, k := range keys {
+		fs := files[k]
+		if len(fs) > 1 {
+			fc.checkDuplicate(fs)
+		}
+		if ok && listed[k] == 0 {
+			switch {
+			case !inCur(fs):
+				// Delivered, not yet seen by a session: normal.
+				fc.c.rep.Pending++
+			case sn.uidlist != nil: // a missing list was reported once
+				fc.needSync = append(fc.needSync, fc.at(KindNoUID, filepath.Join(fc.dir, fs[0].sub, fs[0].name),
+					"in cur/ but not in dovecot-uidlist"))
+			}
+		}
+		fc.checkSizes(k, fs[0])
+	}
+	if ok && sn.uidlist != nil {
+		fc.checkStale(sn, files)
+	}
+}
+
+// checkName checks one directory entry's name and returns it split.
+func (fc *folderCheck) checkName(sub, n string, kw keywordTable, kwOK bool) (string, diskFile, bool) {
+	p := filepath.Join(fc.dir, sub, n)
+	key, info, has := splitFileName(n)
+	if !validKey(key) {
+		fc.at(KindBadName, p, "not a maildir file name the store can use: invisible to clients")
+		return "", diskFile{}, false
+	}
+	colon := strings.IndexByte(n, ':') >= 0
+	switch {
+	case sub == "new" && colon:
+		// The store takes new/ files by base name alone: this one it
+		// cannot open.
+		f := fc.at(KindInfoInNew, p, "a file with an info part belongs in cur/")
+		if !has || validInfo(info) {
+			fc.renames = append(fc.renames, checkRename{from: p, to: filepath.Join(fc.dir, "cur", fileName(key, sortInfo([]byte(info)))), f: f})
+		}
+	case sub == "cur" && colon && !has:
+		fc.needSync = append(fc.needSync, fc.at(KindBadInfo, p, `info other than ":2,": the store renames it to ":2," (dropping it)`))
+	}
+	if has {
+		switch {
+		case !validInfo(info):
+			fc.at(KindBadFlags, p, fmt.Sprintf("flag letters %q include letters that are no flag", info))
+		case sortInfo([]byte(info)) != info && sub == "cur":
+			f := fc.at(KindUnsortedFlags, p, "flag letters not in ASCII order, or repeated")
+			fc.renames = append(fc.renames, checkRename{from: p, to: filepath.Join(fc.dir, "cur", fileName(key, sortInfo([]byte(info)))), f: f})
+		}
+		if kwOK {
+			var undef []byte
+			for i := 0; i < len(info); i++ {
+				if c := info[i]; c >= 'a' && c <= 'z' {
+					if _, ok := kw.name(c); !ok {
+						undef = append(undef, c)
+					}
+				}
+			}
+			if len(undef) > 0 {
+				fc.at(KindUndefinedKw, p, fmt.Sprintf("keyword letters %q not defined in dovecot-keywords", undef))
+			}
+		}
+	}
+	return key, diskFile{sub: sub, name: n, info: info}, true
+}
+
+// checkUIDList parses dovecot-uidlist and returns UID by base name; ok is
+// false when there is no usable list to compare the files with. A missing
+// list is usable (empty): a folder gets one at its first sync.
+func (fc *folderCheck) checkUIDList(sn *folderSnap, curFiles bool) (listed map[string]UID, ok bool) {
+	p := filepath.Join(fc.dir, "dovecot-uidlist")
+	if sn.uidlist == nil {
+		if curFiles {
+			fc.needSync = append(fc.needSync, fc.at(KindUIDListMissing, p, "messages in cur/ but no dovecot-uidlist: their UIDs are lost"))
+		}
+		return map[string]UID{}, true
+	}
+	ul, err := parseUIDList(sn.uidlist)
+	if err != nil {
+		fc.needSync = append(fc.needSync, fc.at(KindUIDListBad, p,
+			err.Error()+": the store rebuilds it under a new UIDVALIDITY (clients fetch the folder again)"))
+		return nil, false
+	}
+	if ul.torn {
+		f := fc.at(KindUIDListTorn, p, "ends in a partial record (an append cut short)")
+		f.Note = true
+		fc.needRewrite = append(fc.needRewrite, f)
+	}
+	if bytes.HasPrefix(sn.uidlist, []byte("1 ")) {
+		// Not a note: the store appends version 3 records to it, which a
+		// version 1 reader takes for file names.
+		fc.needRewrite = append(fc.needRewrite, fc.at(KindUIDListV1, p, "version 1 format: rewrite it as version 3 before mailsuite adds to it"))
+	}
+	listed = make(map[string]UID, len(ul.recs))
+	var dups []UID
+	for _, r := range ul.recs {
+		if listed[r.key] != 0 {
+			dups = append(dups, r.uid)
+			continue
+		}
+		listed[r.key] = r.uid
+	}
+	if len(dups) > 0 {
+		fc.needRewrite = append(fc.needRewrite, fc.at(KindUIDListDup, p,
+			"records naming a file listed under a lower UID already: UIDs "+uidsText(dups)))
+	}
+	return listed, true
+}
+
+// checkDuplicate reports a base name present more than once, if it still
+// is: a rename (new/ to cur/, a flag change) racing with the listing shows
+// one file twice.
+func (fc *folderCheck) checkDuplicate(fs []diskFile) {
+	var names []string
+	for _, f := range fs {
+		if _, err := os.Lstat(filepath.Join(fc.dir, f.sub, f.name)); err == nil {
+			names = append(names, f.sub+"/"+f.name)
+		}
+	}
+	if len(names) > 1 {
+		fc.at(KindDuplicate, filepath.Join(fc.dir, fs[0].sub, fs[0].name),
+			fmt.Sprintf("one base name, %d files: %s", len(names), strings.Join(names, ", ")))
+	}
+}
+
+// checkSizes compares ,S= with the file's size and ,W= with its size with
+// CRLF line endings (read with no lock held).
+func (fc *folderCheck) checkSizes(key string, f diskFile) {
+	size, vsize := keySizes(key)
+	p := filepath.Join(fc.dir, f.sub, f.name)
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return // expunged or renamed since the listing
+	}
+	if !fi.Mode().IsRegular() {
+		fc.at(KindBadName, p, "not a regular file: invisible to clients")
+		return
+	}
+	if size < 0 && vsize < 0 {
+		return
+	}
+	realV := vsize
+	if vsize >= 0 {
+		if realV, err = fileVSize(p); err != nil {
+			return
+		}
+	}
+	if (size < 0 || size == fi.Size()) && realV == vsize {
+		return
+	}
+	nk := fixSizes(key, fi.Size(), realV)
+	detail := fmt.Sprintf("the name says S=%d W=%d, the file has %d octets (%d with CRLF)", size, vsize, fi.Size(), realV)
+	r := checkRename{from: p, newKey: true, f: fc.at(KindSize, p, detail)}
+	r.to = filepath.Join(fc.dir, f.sub, nk)
+	if f.sub == "cur" {
+		r.to = filepath.Join(fc.dir, "cur", fileName(nk, f.info))
+	}
+	fc.renames = append(fc.renames, r)
+}
+
+// checkStale reports records whose files are gone from both listings (the
+// snapshot's and one more, which a rename racing with the first cannot
+// also hide).
+func (fc *folderCheck) checkStale(sn *folderSnap, files map[string][]diskFile) {
+	ul, _ := parseUIDList(sn.uidlist)
+	var gone []uidRec
+	for _, r := range ul.recs {
+		if files[r.key] == nil {
+			gone = append(gone, r)
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	again, err := (&index{dir: fc.dir}).diskKeys()
+	if err != nil {
+		return
+	}
+	var uids []UID
+	for _, r := range gone {
+		if !again[r.key] {
+			uids = append(uids, r.uid)
+		}
+	}
+	if len(uids) > 0 {
+		f := fc.at(KindStaleRecords, filepath.Join(fc.dir, "dovecot-uidlist"),
+			fmt.Sprintf("%d record(s) of files no longer on disk (expunged), dropped at the next rewrite: UIDs %s", len(uids), uidsText(uids)))
+		f.Note = true
+		fc.needRewrite = append(fc.needRewrite, f)
+	}
+}
+
+// repair applies what analyse found, holding the folder's index mutex so
+// no session of this Store works on the folder meanwhile.
+func (fc *folderCheck) repair() {
+	if len(fc.renames) == 0 && len(fc.needSync) == 0 && len(fc.needRewrite) == 0 {
+		return
+	}
+	s := fc.c.s
+	ix := s.index(s.checkUserState(fc.user, fc.userDir), fc.name, fc.dir)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	var synced []*Finding
+	keyChanged := false
+	for _, r := range fc.renames {
+		if _, err := os.Lstat(r.to); err == nil {
+			r.f.Detail += "; not repaired: " + filepath.Base(r.to) + " exists"
+			continue
+		}
+		if err := os.Rename(r.from, r.to); err != nil {
+			continue // moved or expunged meanwhile
+		}
+		synced = append(synced, r.f)
+		keyChanged = keyChanged || r.newKey
+	}
+	// Rewrite before the sync: the sync may append records, and must do so
+	// to a version 3 list without a torn tail. A renamed key's old record
+	// goes here; the sync gives the file its new UID.
+	if len(fc.needRewrite) > 0 || keyChanged {
+		err := fc.rewriteUIDList()
+		for _, f := range fc.needRewrite {
+			f.Repaired = err == nil
+		}
+	}
+	synced = append(synced, fc.needSync...)
+	if len(synced) > 0 {
+		var err error
+		if ix.loaded {
+			_, err = ix.syncLocked(true, true)
+		} else {
+			err = ix.ensureLoaded()
+		}
+		for _, f := range synced {
+			f.Repaired = err == nil
+		}
+	}
+}
+
+// checkUserState returns the user's shared state if this Store has it (so
+// the sync notifies its watchers), else a private one that sets nothing up
+// (User would create default folders: no business of a check).
+func (s *Store) checkUserState(user, dir string) *userState {
+	s.mu.Lock()
+	st := s.users[user]
+	s.mu.Unlock()
+	if st == nil {
+		st = &userState{s: s, name: user, dir: dir}
+		st.hub.init()
+	}
+	return st
+}
+
+// rewriteUIDList drops the records of files on neither of two listings
+// and second records of one file, under the dotlock, as Dovecot does when
+// it rewrites the list. Nothing is added or renumbered.
+func (fc *folderCheck) rewriteUIDList() error {
+	s := fc.c.s
+	lk, err := s.lockUIDList(fc.dir)
+	if err != nil {
+		return err
+	}
+	defer lk.unlock()
+	p := filepath.Join(fc.dir, "dovecot-uidlist")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	ul, err := parseUIDList(data)
+	if err != nil {
+		return err
+	}
+	ix := &index{dir: fc.dir}
+	present, err := ix.diskKeys()
+	if err != nil {
+		return err
+	}
+	again, err := ix.diskKeys()
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	kept := ul.recs[:0]
+	for _, r := range ul.recs {
+		if seen[r.key] || !(present[r.key] || again[r.key]) {
+			continue
+		}
+		seen[r.key] = true
+		kept = append(kept, r)
+	}
+	ul.recs = kept
+	if err := s.aw.WriteFile(p, ul.marshal()); err != nil {
+		return fmt.Errorf("mailstore: check: rewrite %s: %w", p, err)
+	}
+	return nil
+}
