@@ -38,17 +38,26 @@ func (rc *rawSMTP) write(p []byte) error {
 
 // readReply reads one (possibly multi-line) reply and returns its last line.
 func (rc *rawSMTP) readReply(limit time.Duration) (string, error) {
+	all, err := rc.readReplyLines(limit)
+	lines := strings.Split(strings.TrimRight(all, "\r\n"), "\n")
+	return strings.TrimSpace(lines[len(lines)-1]), err
+}
+
+// readReplyLines reads one multi-line reply (EHLO) and returns all of it.
+func (rc *rawSMTP) readReplyLines(limit time.Duration) (string, error) {
 	rc.conn.SetReadDeadline(time.Now().Add(limit))
+	var b strings.Builder
 	for range 100 {
 		line, err := rc.r.ReadString('\n')
+		b.WriteString(line)
 		if err != nil {
-			return strings.TrimSpace(line), err
+			return b.String(), err
 		}
 		if len(line) < 4 || line[3] != '-' {
-			return strings.TrimRight(line, "\r\n"), nil
+			return b.String(), nil
 		}
 	}
-	return "", fmt.Errorf("reply too long")
+	return b.String(), fmt.Errorf("reply too long")
 }
 
 func (rc *rawSMTP) step(cmd, want string) error {
