@@ -6,8 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -558,6 +561,93 @@ func TestCheckConcurrentWithDeliveries(t *testing.T) {
 	}
 	if rep, _ := s.Check(CheckOptions{}); len(rep.Findings) != 0 {
 		t.Fatalf("final check: %s", dumpFindings(rep))
+	}
+}
+
+// TestHelperCheck is not a test: TestCheckFromAnotherProcess runs the test
+// binary as the check-store process, checking in a loop until told to stop.
+func TestHelperCheck(t *testing.T) {
+	root := os.Getenv("MAILSTORE_CHECK_ROOT")
+	if root == "" {
+		t.Skip("helper process only")
+	}
+	stop := filepath.Join(root, "..", "stop")
+	deadline := time.Now().Add(30 * time.Second)
+	n := 0
+	for ; time.Now().Before(deadline); n++ {
+		if _, err := os.Stat(stop); err == nil && n > 0 {
+			break
+		}
+		rep, err := Check(CheckOptions{Root: root, Logger: quietLog()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Problems() != 0 {
+			t.Fatalf("check %d: %s", n, dumpFindings(rep))
+		}
+	}
+	fmt.Printf("checks: %d\n", n)
+}
+
+// check-store runs as its own process beside a server that delivers,
+// syncs, flags, appends and expunges: it must report no problem.
+func TestCheckFromAnotherProcess(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "mail")
+	s := openStore(t, root, func(o *Options) { o.Logger = quietLog() })
+	users := []string{"alice@example.com", "bob@example.com"}
+	deliver(t, s, msg(0), users...)
+	helper := exec.Command(os.Args[0], "-test.run=^TestHelperCheck$", "-test.count=1", "-test.v")
+	helper.Env = append(os.Environ(), "MAILSTORE_CHECK_ROOT="+root)
+	var out bytes.Buffer
+	helper.Stdout, helper.Stderr = &out, &out
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	inbox := mustFolder(t, mustUser(t, s, users[0]), Inbox)
+	archive := mustFolder(t, mustUser(t, s, users[1]), "Archive")
+	for i := 0; i < 80; i++ {
+		deliver(t, s, msg(i), users...)
+		if _, err := archive.Append(strings.NewReader(msg(i)), []Flag{FlagSeen, "$Work"}, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		msgs := mustSync(t, inbox)
+		if _, err := inbox.SetFlags([]UID{msgs[i%len(msgs)].UID}, FlagsAdd, []Flag{FlagAnswered}); err != nil {
+			t.Fatal(err)
+		}
+		if i%4 == 0 {
+			if _, err := inbox.Expunge([]UID{msgs[0].UID}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mustWrite(t, filepath.Join(base, "stop"), "")
+	err := helper.Wait()
+	m := regexp.MustCompile(`checks: (\d+)`).FindStringSubmatch(out.String())
+	if err != nil || m == nil {
+		t.Fatalf("check process: %v\n%s", err, out.String())
+	}
+	n, _ := strconv.Atoi(m[1])
+	if n < 2 {
+		t.Errorf("only %d checks ran beside the server", n)
+	}
+	t.Logf("%d checks from another process", n)
+}
+
+// A tree Dovecot wrote (flags, a keyword, a sub-folder) checks clean:
+// what Dovecot does is never reported as damage.
+func TestCheckDovecotTree(t *testing.T) {
+	root := t.TempDir()
+	dc := newDovecot(t, filepath.Join(root, "x.test", "dd"))
+	body := "Subject: from Dovecot\r\n\r\nhello\r\n"
+	dc.run("CREATE Work.2026",
+		fmt.Sprintf("APPEND INBOX (\\Seen $Label1) {%d+}\r\n%s", len(body), body),
+		fmt.Sprintf("APPEND Work.2026 (\\Flagged) {%d+}\r\n%s", len(body), body),
+		fmt.Sprintf("APPEND INBOX {%d+}\r\n%s", len(body), body),
+		"SELECT INBOX", "STORE 2 +FLAGS (\\Answered)")
+	rep, err := Check(CheckOptions{Root: root, Logger: quietLog()})
+	if err != nil || rep.Messages != 3 || len(rep.Findings) != 0 {
+		t.Fatalf("Dovecot's tree: %v, %d messages %s", err, rep.Messages, dumpFindings(rep))
 	}
 }
 
