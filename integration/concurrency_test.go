@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/mailsuite/mailsuite"
+	"github.com/mailsuite/mailsuite/mailstore"
 )
 
 // Many clients at once, for a bounded time: 50 SMTP clients (half MX, half
@@ -96,6 +97,8 @@ func TestManyClientsAtOnce(t *testing.T) {
 	for _, u := range ccUsers {
 		cc.checkUser(t, h, u, "pw-"+u)
 	}
+	r, err := h.s.Store().Check(mailstore.CheckOptions{})
+	requireStoreCheck(t, "after the load", r, err)
 }
 
 type concurrencyState struct {

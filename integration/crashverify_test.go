@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mailsuite/mailsuite/mailstore"
 )
 
 // What the crash test remembers between restarts, and how it checks.
@@ -227,6 +229,9 @@ func (cs *crashState) checkTree() {
 			}
 		}
 	}
+	// The server has stopped: the store's own checker may look at the tree.
+	r, err := mailstore.Check(mailstore.CheckOptions{Root: filepath.Join(cs.dataDir, "mail")})
+	requireStoreCheck(t, "after the crashes", r, err)
 	if !haveDovecot(t) {
 		t.Log("Dovecot not installed: skipping its cross-check of the tree")
 		return

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mailsuite/mailsuite"
+	"github.com/mailsuite/mailsuite/mailstore"
 )
 
 // An office moving from Dovecot: Dovecot writes the tree (messages with
@@ -118,4 +119,7 @@ func TestMailsuiteServesDovecotsTree(t *testing.T) {
 	if len(got) != 3 {
 		t.Errorf("INBOX holds %d messages, want 3", len(got))
 	}
+	// Dovecot's own files (indexes, its uidvalidity file) are no problem.
+	r, err := h.s.Store().Check(mailstore.CheckOptions{})
+	requireStoreCheck(t, "Dovecot's tree", r, err)
 }

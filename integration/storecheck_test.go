@@ -9,6 +9,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"testing"
+
+	"github.com/mailsuite/mailsuite/mailstore"
 )
 
 // An independent consistency check of one maildir folder as Dovecot would
@@ -158,4 +161,29 @@ func sortedLetters(s string) bool {
 
 func sortByUID(ms []storedMessage) {
 	sort.Slice(ms, func(i, j int) bool { return ms[i].UID < ms[j].UID })
+}
+
+// requireStoreCheck runs mailstore's own checker (what `mailsuite
+// check-store` runs) over the tree: every problem it reports fails the
+// test; notes (such as records of expunged files) are counted.
+func requireStoreCheck(t testing.TB, what string, r mailstore.Report, err error) {
+	t.Helper()
+	if err != nil {
+		t.Errorf("%s: store check: %v", what, err)
+		return
+	}
+	notes := 0
+	for _, f := range r.Findings {
+		if f.Note {
+			notes++
+		} else {
+			t.Errorf("%s: store check: %s", what, f)
+		}
+	}
+	if notes > 0 {
+		t.Logf("%s: store check: %d notes (e.g. records of expunged files)", what, notes)
+	}
+	if r.Messages == 0 {
+		t.Errorf("%s: store check saw no messages (%+v)", what, r)
+	}
 }
