@@ -84,6 +84,10 @@ const (
 // tmpMaxAge is the maildir convention for abandoned tmp/ files.
 const tmpMaxAge = 36 * time.Hour
 
+// structureRecheck is how long a folder that lacks cur/, new/, tmp/ or its
+// marker is given to be finished by whoever is creating it.
+const structureRecheck = 50 * time.Millisecond
+
 // Finding is one thing a check found.
 type Finding struct {
 	User   string // canonical address; "" for the tree's own temp dir
@@ -213,6 +217,9 @@ type checker struct {
 // Findings about single folders do not stop the check; the error is for
 // a tree that cannot be listed at all.
 func (s *Store) Check(opts CheckOptions) (Report, error) {
+	if err := s.checkOpen(); err != nil {
+		return Report{}, err
+	}
 	c := &checker{s: s, repair: opts.Repair, now: time.Now()}
 	if opts.Now != nil {
 		c.now = opts.Now()
@@ -371,15 +378,32 @@ func (c *checker) checkLeftovers(user, folder, dir string) {
 }
 
 func (c *checker) checkFolder(user, userDir, name, dir string, sub bool) {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return // deleted or renamed since the listing
+	}
 	c.rep.Folders++
 	at := func(kind, path, detail string) *Finding {
 		return c.add(Finding{User: user, Folder: name, Path: c.rel(path), Kind: kind, Detail: detail})
 	}
-	var missing []string
-	for _, d := range []string{"cur", "new", "tmp"} {
-		if fi, err := os.Stat(filepath.Join(dir, d)); err != nil || !fi.IsDir() {
-			missing = append(missing, d+"/")
+	marker := filepath.Join(dir, "maildirfolder")
+	structure := func() (missing []string, noMarker bool) {
+		for _, d := range []string{"cur", "new", "tmp"} {
+			if fi, err := os.Stat(filepath.Join(dir, d)); err != nil || !fi.IsDir() {
+				missing = append(missing, d+"/")
+			}
 		}
+		_, err := os.Lstat(marker)
+		return missing, sub && errors.Is(err, os.ErrNotExist)
+	}
+	missing, noMarker := structure()
+	if len(missing) > 0 || noMarker {
+		// A folder being created (here or by another process) lacks its
+		// parts for a moment: look again before calling it damaged.
+		time.Sleep(structureRecheck)
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		missing, noMarker = structure()
 	}
 	if len(missing) > 0 {
 		f := at(KindMissingDir, dir, "no "+strings.Join(missing, ", "))
@@ -390,12 +414,10 @@ func (c *checker) checkFolder(user, userDir, name, dir string, sub bool) {
 			return // nothing the store would show
 		}
 	}
-	if marker := filepath.Join(dir, "maildirfolder"); sub {
-		if _, err := os.Lstat(marker); errors.Is(err, os.ErrNotExist) {
-			f := at(KindNoMarker, marker, "sub-folder without its maildirfolder marker")
-			if c.repair {
-				f.Repaired = os.WriteFile(marker, nil, 0o600) == nil
-			}
+	if noMarker {
+		f := at(KindNoMarker, marker, "sub-folder without its maildirfolder marker")
+		if c.repair {
+			f.Repaired = os.WriteFile(marker, nil, 0o600) == nil
 		}
 	}
 	c.checkTemp(user, name, filepath.Join(dir, "tmp"), tmpMaxAge)
@@ -408,7 +430,9 @@ func (c *checker) checkFolder(user, userDir, name, dir string, sub bool) {
 	}
 	sn, err := c.snapshot(dir)
 	if err != nil {
-		at(KindFolderUnchecked, dir, err.Error())
+		if _, serr := os.Stat(dir); !errors.Is(serr, os.ErrNotExist) {
+			at(KindFolderUnchecked, dir, err.Error())
+		}
 		return
 	}
 	if staleLock != nil {

@@ -483,7 +483,7 @@ func TestCheckConcurrentWithDeliveries(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		defer close(stop)
-		for i := 0; i < 150 && time.Now().Before(deadline); i++ {
+		for i := 0; i < 80 && time.Now().Before(deadline); i++ {
 			if err := tryDeliver(s, msg(i), users...); err != nil {
 				errs <- err
 				return
@@ -522,6 +522,30 @@ func TestCheckConcurrentWithDeliveries(t *testing.T) {
 			default:
 			}
 			if _, err := f.Append(strings.NewReader(msg(i)), []Flag{FlagFlagged, "$Work"}, time.Time{}); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	wg.Add(1)
+	go func() { // folders come and go under the check
+		defer wg.Done()
+		u := mustUser(t, s, users[1])
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			name, renamed := fmt.Sprintf("Tmp%d", i), fmt.Sprintf("Gone%d", i)
+			err := u.CreateFolder(name, UseNone)
+			if err == nil {
+				err = u.RenameFolder(name, renamed)
+			}
+			if err == nil {
+				err = u.DeleteFolder(renamed)
+			}
+			if err != nil {
 				errs <- err
 				return
 			}
