@@ -16,7 +16,7 @@ import (
 func checkStore(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := runCheckStore(args, &out, &errb)
+	code := run(append([]string{"check-store"}, args...), strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
 

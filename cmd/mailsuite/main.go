@@ -6,7 +6,7 @@
 //	mailsuite user add|del|list|passwd ...  manage users in mail.ini
 //	mailsuite queue list|show|retry|flush|delete ...
 //	mailsuite dkim generate DOMAIN
-//	mailsuite check-store [-repair]         verify the maildir tree
+//	mailsuite check-store [-repair]         verify (and repair) the maildir tree
 package main
 
 import (
@@ -31,7 +31,7 @@ commands:
   user passwd ADDRESS
   queue list|show ID|retry ID|flush|delete ID|bounce ID
   dkim generate|show DOMAIN [-selector S] [-type rsa|ed25519]
-  check-store [-repair]
+  check-store [-repair] [-user ADDRESS]
 
 -config defaults to ./mail.ini. Passwords are read from standard input when
 it is not a terminal, so scripts can pipe them in.
@@ -58,6 +58,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runQueue(args, stdout, stderr)
 	case "dkim":
 		return runDKIM(args, stdout, stderr)
+	case "check-store":
+		return runCheckStore(args, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "mailsuite: unknown command %q\n\n%s", cmd, usage)
 	return 2
