@@ -31,6 +31,10 @@ type uidList struct {
 	hdrExtra    string // header fields we do not interpret, kept verbatim
 	recs        []uidRec
 	torn        bool // the file ends in a partial line: do not append to it
+	// legacy: the file is version 1, whose line syntax differs; appending
+	// version-3 lines to it would make the next reader misparse them, so
+	// the first change rewrites it whole as version 3.
+	legacy bool
 }
 
 var errBadUIDList = errors.New("malformed dovecot-uidlist")
@@ -57,6 +61,7 @@ func parseUIDList(data []byte) (*uidList, error) {
 			return nil, fmt.Errorf("%w: bad v1 header", errBadUIDList)
 		}
 		l.uidValidity, l.nextUID = uint32(v), UID(n)
+		l.legacy = true
 	case "3":
 		var extra []string
 		for _, f := range hdr[1:] {

@@ -128,7 +128,7 @@ func (ix *index) writeUIDList(ul *uidList) error {
 // read ul (with stamp st) under it.
 func (ix *index) saveUIDList(ul *uidList, st stamp, added []*message) error {
 	p := ix.path("dovecot-uidlist")
-	if ul.torn || len(ul.recs) > 2*len(ix.msgs)+1000 {
+	if ul.torn || ul.legacy || len(ul.recs) > 2*len(ix.msgs)+1000 {
 		return ix.writeUIDList(ul)
 	}
 	var b bytes.Buffer
