@@ -29,7 +29,6 @@ import (
 // recipient's INBOX/new on Commit.
 type Delivery struct {
 	s    *Store
-	key  string
 	tmp  *tempMessage
 	done bool
 }
@@ -39,12 +38,11 @@ func (s *Store) BeginDelivery() (*Delivery, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	key := s.newKey(time.Now())
-	t, err := s.createTemp(s.tmpDir, key)
+	t, err := s.createDeliveryFile(s.tmpDir)
 	if err != nil {
 		return nil, err
 	}
-	return &Delivery{s: s, key: key, tmp: t}, nil
+	return &Delivery{s: s, tmp: t}, nil
 }
 
 // Write appends message bytes (headers and body, as they will be stored).
@@ -112,7 +110,7 @@ func (d *Delivery) Commit(ctx context.Context, users []string) error {
 	}
 	for _, st := range states {
 		dst := filepath.Join(st.dir, "new", name)
-		if err := d.s.link(d.tmp.path, dst); err != nil {
+		if err := d.s.linkNew(d.tmp.link, dst); err != nil {
 			undo()
 			return fmt.Errorf("mailstore: deliver to %s: %w", st.name, err)
 		}
@@ -145,22 +143,41 @@ func (d *Delivery) Commit(ctx context.Context, users []string) error {
 }
 
 // Linker is an optional interface of an Options.FS: if implemented, the
-// store makes delivery hard links through it (failure injection).
+// store makes delivery hard links from named temp files through it
+// (failure injection).
 type Linker interface {
 	Link(oldname, newname string) error
 }
 
+// UnnamedFS is an optional interface of an Options.FS: a file system that
+// can create a delivery file with no name (Linux O_TMPFILE) and link it into
+// each recipient's new/ once it is complete. The default FS implements it
+// on Linux; Open checks that it works under the root and otherwise (or for
+// an FS without it) deliveries use named temp files and Linker.
+type UnnamedFS interface {
+	// CreateUnnamed creates a file with no name on dir's file system,
+	// open for writing.
+	CreateUnnamed(dir string) (File, error)
+	// LinkUnnamed gives f, a file from CreateUnnamed, the name newname
+	// (one more hard link when it has a name already).
+	LinkUnnamed(f File, newname string) error
+}
+
 // link hard-links src to dst through Options.FS if it is a Linker.
 func (s *Store) link(src, dst string) error {
-	linkf := os.Link
 	if l, ok := s.fs.(Linker); ok {
-		linkf = l.Link
+		return l.Link(src, dst)
 	}
-	err := linkf(src, dst)
+	return os.Link(src, dst)
+}
+
+// linkNew makes dst, a name in a recipient's new/, with linkf.
+func (s *Store) linkNew(linkf func(dst string) error, dst string) error {
+	err := linkf(dst)
 	if errors.Is(err, os.ErrNotExist) {
 		// The recipient's new/ vanished (maildir removed by hand): recreate.
 		if mkErr := makeMaildir(filepath.Dir(filepath.Dir(dst)), false); mkErr == nil {
-			err = linkf(src, dst)
+			err = linkf(dst)
 		}
 	}
 	return err

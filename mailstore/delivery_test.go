@@ -17,6 +17,13 @@ type faultFS struct {
 	failCreate, failWrite, failSync atomic.Bool
 	failLinkAt                      atomic.Int32 // fail the n-th link (1-based), 0: never
 	links                           atomic.Int32
+	onStep                          func(step string) // called before each operation (crash tests)
+}
+
+func (fs *faultFS) step(name string) {
+	if fs.onStep != nil {
+		fs.onStep(name)
+	}
 }
 
 type faultFile struct {
@@ -25,6 +32,7 @@ type faultFile struct {
 }
 
 func (f faultFile) Write(p []byte) (int, error) {
+	f.fs.step("write")
 	if f.fs.failWrite.Load() {
 		return 0, syscall.ENOSPC
 	}
@@ -32,6 +40,7 @@ func (f faultFile) Write(p []byte) (int, error) {
 }
 
 func (f faultFile) Sync() error {
+	f.fs.step("sync")
 	if f.fs.failSync.Load() {
 		return syscall.EIO
 	}
@@ -39,6 +48,7 @@ func (f faultFile) Sync() error {
 }
 
 func (fs *faultFS) Create(path string) (File, error) {
+	fs.step("create")
 	if fs.failCreate.Load() {
 		return nil, syscall.EACCES
 	}
@@ -50,10 +60,28 @@ func (fs *faultFS) Create(path string) (File, error) {
 }
 
 func (fs *faultFS) Link(oldname, newname string) error {
+	fs.step("link")
 	if n := fs.links.Add(1); n == fs.failLinkAt.Load() {
 		return syscall.ENOSPC
 	}
 	return os.Link(oldname, newname)
+}
+
+// failWriteAndSync delivers with writes, then fsyncs, failing: the commit
+// fails and visible() (files in the recipients' maildirs) stays 0.
+func failWriteAndSync(t *testing.T, s *Store, fs *faultFS, users []string, visible func() int) {
+	t.Helper()
+	for name, set := range map[string]*atomic.Bool{"write": &fs.failWrite, "sync": &fs.failSync} {
+		set.Store(true)
+		err := tryDeliver(s, strings.Repeat("x", 100<<10), users...)
+		set.Store(false)
+		if err == nil {
+			t.Fatalf("%s failure: commit succeeded", name)
+		}
+		if n := visible(); n != 0 {
+			t.Fatalf("%s failure: %d files visible", name, n)
+		}
+	}
 }
 
 func TestMultiRecipientHardLinks(t *testing.T) {
@@ -113,17 +141,7 @@ func TestDeliveryAllOrNothing(t *testing.T) {
 	}
 	fs.failLinkAt.Store(0)
 	// Disk full while writing, fsync failing, create failing.
-	for name, set := range map[string]*atomic.Bool{"write": &fs.failWrite, "sync": &fs.failSync} {
-		set.Store(true)
-		err := tryDeliver(s, strings.Repeat("x", 100<<10), users...)
-		set.Store(false)
-		if err == nil {
-			t.Fatalf("%s failure: commit succeeded", name)
-		}
-		if n := countAll(); n != 0 {
-			t.Fatalf("%s failure: %d files visible", name, n)
-		}
-	}
+	failWriteAndSync(t, s, fs, users, countAll)
 	fs.failCreate.Store(true)
 	if _, err := s.BeginDelivery(); !errors.Is(err, syscall.EACCES) {
 		t.Fatalf("create failure: %v", err)

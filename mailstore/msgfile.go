@@ -2,9 +2,12 @@ package mailstore
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -73,14 +76,25 @@ func fileVSize(path string) (int64, error) {
 	return c.vsize, nil
 }
 
-// tempMessage is a message file being written in a tmp/ directory.
+// tempMessage is a message file being written: named in a tmp/
+// directory, or unnamed (see tmpfile_linux.go) until linked into place.
 type tempMessage struct {
-	s    *Store
-	path string
-	f    File
-	bw   *bufio.Writer
-	cnt  sizeCounter
-	err  error
+	s       *Store
+	path    string    // "" when unnamed
+	unnamed UnnamedFS // set when unnamed
+	f       File
+	bw      *bufio.Writer
+	cnt     sizeCounter
+	err     error
+}
+
+// writerPool recycles the 32 KiB write buffers (one per delivery).
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
+
+func newTempMessage(s *Store, path string, f File) *tempMessage {
+	bw := writerPool.Get().(*bufio.Writer)
+	bw.Reset(f)
+	return &tempMessage{s: s, path: path, f: f, bw: bw}
 }
 
 func (s *Store) createTemp(dir, key string) (*tempMessage, error) {
@@ -89,7 +103,51 @@ func (s *Store) createTemp(dir, key string) (*tempMessage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mailstore: create %s: %w", path, err)
 	}
-	return &tempMessage{s: s, path: path, f: f, bw: bufio.NewWriterSize(f, 32<<10)}, nil
+	return newTempMessage(s, path, f), nil
+}
+
+// createDeliveryFile opens the file a delivery is written to: unnamed when
+// the file system allows it (Open probed it), else a named file in dir.
+func (s *Store) createDeliveryFile(dir string) (*tempMessage, error) {
+	if u := s.unnamed; u != nil {
+		f, err := u.CreateUnnamed(dir)
+		if err == nil {
+			t := newTempMessage(s, "", f)
+			t.unnamed = u
+			return t, nil
+		}
+		if !unnamedUnsupported(err) {
+			return nil, fmt.Errorf("mailstore: create: %w", err)
+		}
+	}
+	return s.createTemp(dir, s.newKey(time.Now()))
+}
+
+var errUnnamedUnsupported = errors.New("unnamed files not supported")
+
+// unnamedUnsupported tells a file system or kernel without O_TMPFILE
+// (EOPNOTSUPP; EISDIR from kernels before 3.11, which see O_DIRECTORY).
+func unnamedUnsupported(err error) bool {
+	return errors.Is(err, errUnnamedUnsupported) || errors.Is(err, syscall.EOPNOTSUPP) ||
+		errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.EINVAL)
+}
+
+// probeUnnamed reports whether unnamed files can be created in dir and
+// linked into it (O_TMPFILE supported, /proc mounted).
+func (s *Store) probeUnnamed(u UnnamedFS, dir string) bool {
+	f, err := u.CreateUnnamed(dir)
+	if err != nil {
+		s.log.Debug("mailstore: using named temp files", "dir", dir, "err", err)
+		return false
+	}
+	defer f.Close()
+	name := dir + "/" + s.newKey(time.Now()) + ".probe"
+	if err := u.LinkUnnamed(f, name); err != nil {
+		s.log.Debug("mailstore: using named temp files", "dir", dir, "err", err)
+		return false
+	}
+	os.Remove(name)
+	return true
 }
 
 func (t *tempMessage) Write(p []byte) (int, error) {
@@ -99,38 +157,64 @@ func (t *tempMessage) Write(p []byte) (int, error) {
 	n, err := t.bw.Write(p)
 	t.cnt.Write(p[:n])
 	if err != nil {
-		t.err = fmt.Errorf("mailstore: write %s: %w", t.path, err)
+		t.err = fmt.Errorf("mailstore: write %s: %w", t.name(), err)
 		return n, t.err
 	}
 	return n, nil
 }
 
-// finish flushes, fsyncs and closes the file.
+func (t *tempMessage) name() string {
+	if t.path == "" {
+		return "delivery file"
+	}
+	return t.path
+}
+
+// finish flushes and fsyncs the file; a named one is also closed (an
+// unnamed one stays open: it is linked through its descriptor).
 func (t *tempMessage) finish() error {
 	if t.err != nil {
 		return t.err
 	}
 	if err := t.bw.Flush(); err != nil {
-		t.err = fmt.Errorf("mailstore: write %s: %w", t.path, err)
+		t.err = fmt.Errorf("mailstore: write %s: %w", t.name(), err)
 		return t.err
 	}
 	if err := t.f.Sync(); err != nil {
-		t.err = fmt.Errorf("mailstore: fsync %s: %w", t.path, err)
+		t.err = fmt.Errorf("mailstore: fsync %s: %w", t.name(), err)
 		return t.err
 	}
+	if t.unnamed != nil {
+		return nil
+	}
 	if err := t.f.Close(); err != nil {
-		t.err = fmt.Errorf("mailstore: close %s: %w", t.path, err)
+		t.err = fmt.Errorf("mailstore: close %s: %w", t.name(), err)
 		return t.err
 	}
 	t.f = nil
 	return nil
 }
 
-// discard closes and removes the file.
+// link makes dst a name of the finished file.
+func (t *tempMessage) link(dst string) error {
+	if t.unnamed != nil {
+		return t.unnamed.LinkUnnamed(t.f, dst)
+	}
+	return t.s.link(t.path, dst)
+}
+
+// discard closes the file and removes its temp name, if any.
 func (t *tempMessage) discard() {
 	if t.f != nil {
 		t.f.Close()
 		t.f = nil
 	}
-	os.Remove(t.path)
+	if t.bw != nil {
+		t.bw.Reset(nil)
+		writerPool.Put(t.bw)
+		t.bw = nil
+	}
+	if t.path != "" {
+		os.Remove(t.path)
+	}
 }

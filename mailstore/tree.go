@@ -46,6 +46,9 @@ type Store struct {
 	log  *slog.Logger
 	fs   FS
 	aw   atomicfile.Writer // every index-file writer; Fail is the test seam
+	// unnamed creates delivery files without a name when the FS can
+	// (probed at Open); nil: named temp files in tmpDir.
+	unnamed UnnamedFS
 
 	root, tmpDir string
 	hostname     string // as used in file names
@@ -110,6 +113,9 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("mailstore: open %s: %w", root, err)
 	}
 	s.cleanTmp()
+	if u, ok := s.fs.(UnnamedFS); ok && s.probeUnnamed(u, s.tmpDir) {
+		s.unnamed = u
+	}
 	s.wg.Add(1)
 	go s.pollLoop()
 	return s, nil
