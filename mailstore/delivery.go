@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -76,17 +77,15 @@ func (d *Delivery) Commit(ctx context.Context, users []string) error {
 		return err
 	}
 	size, vsize := d.tmp.cnt.size, d.tmp.cnt.vsize
-	var states []*userState
-	seen := map[*userState]bool{}
+	states := make([]*userState, 0, len(users))
 	for _, u := range users {
 		st, err := d.s.userState(u)
 		if err != nil {
 			return err
 		}
-		if seen[st] {
-			continue
+		if slices.Contains(states, st) {
+			continue // two addresses of one user: one copy
 		}
-		seen[st] = true
 		if err := st.checkQuota(size, true); err != nil {
 			return err
 		}
@@ -99,36 +98,25 @@ func (d *Delivery) Commit(ctx context.Context, users []string) error {
 	// Sync gives UIDs in name-time order, and a message committed before
 	// another must not get a higher UID (smtpd opens deliveries early).
 	name := sizedKey(d.s.newKey(time.Now()), size, vsize)
-	var linked []string
+	linked := 0 // states[:linked] have the link
 	undo := func() {
-		for _, p := range linked {
-			os.Remove(p)
+		for _, st := range states[:linked] {
+			os.Remove(st.dir + "/new/" + name)
 		}
-		for _, p := range linked {
-			d.s.dirSyncer(filepath.Dir(p)).sync()
+		for _, st := range states[:linked] {
+			d.s.newSyncer(st).sync()
 		}
 	}
 	for _, st := range states {
-		dst := filepath.Join(st.dir, "new", name)
-		if err := d.s.linkNew(d.tmp.link, dst); err != nil {
+		if err := d.s.linkNew(d.tmp.link, st.dir+"/new/"+name); err != nil {
 			undo()
 			return fmt.Errorf("mailstore: deliver to %s: %w", st.name, err)
 		}
-		linked = append(linked, dst)
+		linked++
 	}
-	errs := make(chan error, len(linked))
-	for _, p := range linked {
-		go func(dir string) { errs <- d.s.dirSyncer(dir).sync() }(filepath.Dir(p))
-	}
-	var firstErr error
-	for range linked {
-		if err := <-errs; err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
-	if firstErr != nil {
+	if err := d.s.syncNewDirs(states); err != nil {
 		undo()
-		return fmt.Errorf("mailstore: deliver: fsync: %w", firstErr)
+		return fmt.Errorf("mailstore: deliver: fsync: %w", err)
 	}
 	for _, st := range states {
 		if ix := d.s.loadedIndex(st.dir); ix != nil {
@@ -140,6 +128,25 @@ func (d *Delivery) Commit(ctx context.Context, users []string) error {
 		st.hub.publish(Event{User: st.name, Folder: Inbox, Kind: EventAdded})
 	}
 	return nil
+}
+
+// syncNewDirs fsyncs the new/ of each recipient, in parallel when there
+// are several (one goroutine costs a thread switch: not for one).
+func (s *Store) syncNewDirs(states []*userState) error {
+	if len(states) == 1 {
+		return s.newSyncer(states[0]).sync()
+	}
+	errs := make(chan error, len(states))
+	for _, st := range states {
+		go func() { errs <- s.newSyncer(st).sync() }()
+	}
+	var firstErr error
+	for range states {
+		if err := <-errs; err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
 }
 
 // Linker is an optional interface of an Options.FS: if implemented, the

@@ -32,6 +32,17 @@ func (s *Store) dirSyncer(dir string) *dirSyncer {
 	return d
 }
 
+// newSyncer is the dirSyncer of st's INBOX new/, kept on st so that a
+// delivery need not look it up under the store's lock.
+func (s *Store) newSyncer(st *userState) *dirSyncer {
+	if d := st.newSync.Load(); d != nil {
+		return d
+	}
+	d := s.dirSyncer(st.dir + "/new")
+	st.newSync.Store(d)
+	return d
+}
+
 // sync returns once an fsync of the directory that began after the call
 // has completed.
 func (d *dirSyncer) sync() error {

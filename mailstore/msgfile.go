@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -26,12 +27,21 @@ func (s *Store) newKey(now time.Time) string {
 			break
 		}
 	}
-	n := s.seq.Add(1)
-	return fmt.Sprintf("%d.M%dP%dQ%d.%s", us/1e6, us%1e6, s.pid, n, s.hostname)
+	b := make([]byte, 0, 64+len(s.hostname))
+	b = strconv.AppendInt(b, us/1e6, 10)
+	b = append(b, ".M"...)
+	b = strconv.AppendInt(b, us%1e6, 10)
+	b = append(b, 'P')
+	b = strconv.AppendInt(b, int64(s.pid), 10)
+	b = append(b, 'Q')
+	b = strconv.AppendUint(b, s.seq.Add(1), 10)
+	b = append(b, '.')
+	b = append(b, s.hostname...)
+	return string(b)
 }
 
 func sizedKey(key string, size, vsize int64) string {
-	return fmt.Sprintf("%s,S=%d,W=%d", key, size, vsize)
+	return key + ",S=" + strconv.FormatInt(size, 10) + ",W=" + strconv.FormatInt(vsize, 10)
 }
 
 // sizeCounter counts octets and the size with every line ending as CRLF
@@ -110,7 +120,11 @@ func (s *Store) createTemp(dir, key string) (*tempMessage, error) {
 // the file system allows it (Open probed it), else a named file in dir.
 func (s *Store) createDeliveryFile(dir string) (*tempMessage, error) {
 	if u := s.unnamed; u != nil {
-		f, err := u.CreateUnnamed(dir)
+		f := s.pooledFile()
+		var err error
+		if f == nil {
+			f, err = u.CreateUnnamed(dir)
+		}
 		if err == nil {
 			t := newTempMessage(s, "", f)
 			t.unnamed = u

@@ -49,6 +49,7 @@ type Store struct {
 	// unnamed creates delivery files without a name when the FS can
 	// (probed at Open); nil: named temp files in tmpDir.
 	unnamed UnnamedFS
+	pool    *filePool // spare unnamed files; nil if not used
 
 	root, tmpDir string
 	hostname     string // as used in file names
@@ -116,6 +117,7 @@ func Open(opts Options) (*Store, error) {
 	if u, ok := s.fs.(UnnamedFS); ok && s.probeUnnamed(u, s.tmpDir) {
 		s.unnamed = u
 	}
+	s.startFilePool()
 	s.wg.Add(1)
 	go s.pollLoop()
 	return s, nil

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // unnamedFaultFS is faultFS with unnamed (O_TMPFILE) delivery files: the
@@ -257,5 +258,51 @@ func crashChild(t *testing.T, at string, body []byte) {
 	}
 	if err := d.Commit(t.Context(), []string{"a@x.test", "b@x.test"}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// With the real file system, spare unnamed files are opened ahead; the
+// deliveries that use them are whole, and Close closes the unused ones.
+func TestFilePool(t *testing.T) {
+	openFDs := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip("no /proc/self/fd")
+		}
+		return len(ents)
+	}
+	before := openFDs()
+	s, err := Open(Options{Root: t.TempDir(), Hostname: "test.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.unnamed == nil {
+		s.Close()
+		t.Skip("no O_TMPFILE here")
+	}
+	for i := range 20 {
+		deliver(t, s, msg(i), "p@x.test", "q@x.test")
+	}
+	for _, u := range []string{"p@x.test", "q@x.test"} {
+		f := mustFolder(t, mustUser(t, s, u), Inbox)
+		msgs := mustSync(t, f)
+		if len(msgs) != 20 {
+			t.Fatalf("%s: %d messages", u, len(msgs))
+		}
+		for i, n := range subjectNumbers(t, f, msgs) {
+			if n != i {
+				t.Fatalf("%s: UID %d holds message %d", u, msgs[i].UID, n)
+			}
+		}
+	}
+	if len(s.pool.files) == 0 {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(s.pool.files) == 0 {
+		t.Error("no spare files opened")
+	}
+	s.Close()
+	if after := openFDs(); after > before {
+		t.Fatalf("%d descriptors open after Close, %d before", after, before)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/mailsuite/mailsuite/internal/atomicfile"
@@ -23,6 +24,8 @@ type userState struct {
 
 	hub   hub
 	quota quotaState
+
+	newSync atomic.Pointer[dirSyncer] // INBOX new/ (see Store.newSyncer)
 
 	dropMu     sync.Mutex
 	dropLocked bool
