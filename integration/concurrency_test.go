@@ -99,6 +99,7 @@ func TestManyClientsAtOnce(t *testing.T) {
 	}
 	r, err := h.s.Store().Check(mailstore.CheckOptions{})
 	requireStoreCheck(t, "after the load", r, err)
+	checkStoreCLI(t, "beside the running server", h.iniPath)
 }
 
 type concurrencyState struct {

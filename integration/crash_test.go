@@ -36,7 +36,7 @@ func TestCrashSafety(t *testing.T) {
 		t.Fatal(err)
 	}
 	dataDir := filepath.Join(dir, "data")
-	cs := newCrashState(t, dataDir)
+	cs := newCrashState(t, ini, dataDir)
 
 	for round := 0; round <= rounds; round++ {
 		c := startChild(t, ini)

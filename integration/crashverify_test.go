@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/mailsuite/mailsuite/mailstore"
 )
 
 // What the crash test remembers between restarts, and how it checks.
@@ -35,6 +33,7 @@ type sentMessage struct {
 type crashState struct {
 	t       *testing.T
 	dataDir string
+	ini     string
 	mu      sync.Mutex
 	sent    map[string]*sentMessage
 	uidv    map[string]uint32            // "user folder" → UIDVALIDITY
@@ -44,8 +43,8 @@ type crashState struct {
 	filed   atomic.Int64 // IMAP MOVE/STORE commands that succeeded
 }
 
-func newCrashState(t *testing.T, dataDir string) *crashState {
-	return &crashState{t: t, dataDir: dataDir, sent: map[string]*sentMessage{},
+func newCrashState(t *testing.T, ini, dataDir string) *crashState {
+	return &crashState{t: t, ini: ini, dataDir: dataDir, sent: map[string]*sentMessage{},
 		uidv: map[string]uint32{}, uids: map[string]map[string]uint32{}, deleted: map[string]bool{}}
 }
 
@@ -229,9 +228,8 @@ func (cs *crashState) checkTree() {
 			}
 		}
 	}
-	// The server has stopped: the store's own checker may look at the tree.
-	r, err := mailstore.Check(mailstore.CheckOptions{Root: filepath.Join(cs.dataDir, "mail")})
-	requireStoreCheck(t, "after the crashes", r, err)
+	// The server has stopped: the admin's checker looks at the tree.
+	checkStoreCLI(t, "after the crashes", cs.ini)
 	if !haveDovecot(t) {
 		t.Log("Dovecot not installed: skipping its cross-check of the tree")
 		return

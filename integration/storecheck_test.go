@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -185,5 +186,15 @@ func requireStoreCheck(t testing.TB, what string, r mailstore.Report, err error)
 	}
 	if r.Messages == 0 {
 		t.Errorf("%s: store check saw no messages (%+v)", what, r)
+	}
+}
+
+// checkStoreCLI runs `mailsuite check-store -config ini` as an admin would
+// (beside a running server or not): it must exit 0, no problem found.
+func checkStoreCLI(t testing.TB, what, ini string) {
+	t.Helper()
+	out, err := exec.Command(mailsuiteBinary(t), "check-store", "-config", ini).CombinedOutput()
+	if err != nil || !regexp.MustCompile(`(?m)^checked .*: 0 problem\(s\)`).Match(out) {
+		t.Errorf("%s: mailsuite check-store: %v\n%s", what, err, out)
 	}
 }
