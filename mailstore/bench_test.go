@@ -58,6 +58,13 @@ func BenchmarkDeliver(b *testing.B) {
 				// CPU per delivery (user+system, whole process) varies less
 				// than throughput on a machine shared with other work.
 				b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N)/1e3, "cpu-µs/op")
+				// Group commit: how many fsyncs of new/ the deliveries shared.
+				if st, err := s.userState("bench@x.test"); err == nil {
+					syncer := s.newSyncer(st)
+					syncer.mu.Lock()
+					b.ReportMetric(float64(syncer.completed)/float64(b.N), "dirsyncs/op")
+					syncer.mu.Unlock()
+				}
 			})
 		}
 	}

@@ -1,7 +1,9 @@
 package mailstore
 
-// Delivery: write once into the root's tmp directory, fsync, hard-link into
-// every recipient's new/, fsync each new/, unlink the temp file. Only then
+// Delivery: write once, as an unnamed file (O_TMPFILE, see
+// tmpfile_linux.go) or else a named one in the root's tmp directory; fsync;
+// hard-link into every recipient's new/; fsync each new/ (shared with
+// concurrent deliveries: dirsync.go); drop the temp name if any. Only then
 // does Commit return nil. A failure removes every link already made.
 //
 // Invariants (UID order: a message whose Commit returned before another's

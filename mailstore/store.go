@@ -17,7 +17,8 @@
 //
 // Files, one concern each: tree.go (Store), user.go and folders.go (users,
 // folder create/list/rename/delete), names.go (folder-name rules and
-// modified UTF-7), delivery.go and msgfile.go (writing messages), dirsync.go
+// modified UTF-7), delivery.go, msgfile.go, tmpfile_linux.go and
+// filepool.go (writing messages; unnamed O_TMPFILE files), dirsync.go
 // (group commit of directory fsyncs), index.go and sync.go (the shared
 // per-folder index and reading directories), uidlistfile.go (reading and
 // writing dovecot-uidlist under its lock), uidlist.go, keywords.go,
@@ -116,7 +117,10 @@ type Options struct {
 	Logger *slog.Logger
 	// FS lets tests inject failures (disk full, EACCES) into message file
 	// writes (deliveries and appends); if it also implements Linker, the
-	// delivery hard links go through it too. Nil uses the real file system.
+	// delivery hard links of named temp files go through it too, and if it
+	// implements UnnamedFS, deliveries use unnamed files made and linked
+	// through it. Nil uses the real file system (unnamed O_TMPFILE files
+	// on Linux where the root's file system has them).
 	FS FS
 }
 
