@@ -10,22 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsuite/mailsuite/internal/testkit"
+
 	"github.com/emersion/go-imap/v2"
 )
 
-// needTool finds a real client or skips, except in CI where a missing
-// client is a failure.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed; skipping this real-client test", name)
-	}
-	return p
-}
+func needTool(t *testing.T, name string) string { return testkit.NeedTool(t, name) }
 
 // Python's imaplib over STARTTLS and IMAPS: LIST, SELECT, SEARCH, FETCH,
 // STORE, APPEND, UID MOVE, and a raw IDLE that must see a delivery.

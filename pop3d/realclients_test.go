@@ -13,21 +13,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailsuite/mailsuite/internal/testkit"
 )
 
-// needTool returns the path of a real client, skipping the test when it is
-// missing, except in CI (CI=true) where a missing client is a failure.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed; skipping the real-client test (set CI=true to make this fail)", name)
-	}
-	return p
-}
+func needTool(t *testing.T, name string) string { return testkit.NeedTool(t, name) }
 
 // caFile writes the test CA certificate as PEM for external clients.
 func caFile(t *testing.T) string {

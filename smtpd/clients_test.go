@@ -8,21 +8,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailsuite/mailsuite/internal/testkit"
 )
 
-// needTool finds an external client, skipping the test when it is missing
-// (failing instead under CI=true, where .ci/run installs it).
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required under CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: skipping the real-client test", name)
-	}
-	return p
-}
+func needTool(t *testing.T, name string) string { return testkit.NeedTool(t, name) }
 
 func runTool(t *testing.T, name string, args ...string) {
 	t.Helper()

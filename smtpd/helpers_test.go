@@ -3,19 +3,14 @@ package smtpd
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/md5"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"path/filepath"
 	"regexp"
@@ -23,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailsuite/mailsuite/internal/testkit"
 
 	"github.com/mailsuite/mailsuite/accounts"
 	"github.com/mailsuite/mailsuite/mailstore"
@@ -211,43 +208,10 @@ var (
 func serverTLS(t testing.TB) *tls.Config {
 	t.Helper()
 	certOnce.Do(func() {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			panic(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(1),
-			Subject:      pkix.Name{CommonName: "mx.test"},
-			DNSNames:     []string{"mx.test", "localhost"},
-			IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(24 * time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			panic(err)
-		}
-		testCert = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-		c, _ := x509.ParseCertificate(der)
-		certPool = x509.NewCertPool()
-		certPool.AddCert(c)
-		certPEM = pemEncode(der)
+		c := testkit.SelfSigned(t, "mx.test", "localhost")
+		testCert, certPool, certPEM = c.TLS, c.Pool, c.PEM
 	})
 	return &tls.Config{Certificates: []tls.Certificate{testCert}}
-}
-
-func pemEncode(der []byte) []byte {
-	var b strings.Builder
-	b.WriteString("-----BEGIN CERTIFICATE-----\n")
-	s := base64.StdEncoding.EncodeToString(der)
-	for len(s) > 64 {
-		b.WriteString(s[:64] + "\n")
-		s = s[64:]
-	}
-	b.WriteString(s + "\n-----END CERTIFICATE-----\n")
-	return []byte(b.String())
 }
 
 func clientTLS() *tls.Config {
