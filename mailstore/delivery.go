@@ -116,7 +116,15 @@ func (d *Delivery) Commit(ctx context.Context, users []string) error {
 		}
 		linked++
 	}
-	if err := d.s.syncNewDirs(states); err != nil {
+	var resync func() error
+	if d.tmp.unnamed != nil {
+		// The links raised the inode's link count from 0. Where there is
+		// no journal (ext2, ext4 without one), fsyncing new/ does not write
+		// the inode, and an inode on disk with no links is a deleted one:
+		// fsync the file again, beside the directories.
+		resync = d.tmp.f.Sync
+	}
+	if err := d.s.syncNewDirs(states, resync); err != nil {
 		undo()
 		return fmt.Errorf("mailstore: deliver: fsync: %w", err)
 	}
@@ -132,18 +140,23 @@ func (d *Delivery) Commit(ctx context.Context, users []string) error {
 	return nil
 }
 
-// syncNewDirs fsyncs the new/ of each recipient, in parallel when there
-// are several (one goroutine costs a thread switch: not for one).
-func (s *Store) syncNewDirs(states []*userState) error {
-	if len(states) == 1 {
-		return s.newSyncer(states[0]).sync()
-	}
-	errs := make(chan error, len(states))
+// syncNewDirs fsyncs the new/ of each recipient, and runs also (if not
+// nil), in parallel (one goroutine less: the last one runs inline).
+func (s *Store) syncNewDirs(states []*userState, also func() error) error {
+	fns := make([]func() error, 0, len(states)+1)
 	for _, st := range states {
-		go func() { errs <- s.newSyncer(st).sync() }()
+		fns = append(fns, s.newSyncer(st).sync)
 	}
-	var firstErr error
-	for range states {
+	if also != nil {
+		fns = append(fns, also)
+	}
+	last := len(fns) - 1
+	errs := make(chan error, last)
+	for _, fn := range fns[:last] {
+		go func() { errs <- fn() }()
+	}
+	firstErr := fns[last]()
+	for range last {
 		if err := <-errs; err != nil && firstErr == nil {
 			firstErr = err
 		}

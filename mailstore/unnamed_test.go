@@ -105,9 +105,17 @@ func TestUnnamedDeliveryAllOrNothing(t *testing.T) {
 		t.Fatalf("temp files left: %v", names)
 	}
 	before := fs.unnamed.Load()
+	var steps []string
+	fs.onStep = func(step string) { steps = append(steps, step) }
 	deliver(t, s, msg(1), users...)
+	fs.onStep = nil
 	if fs.unnamed.Load() != before+1 {
 		t.Fatal("delivery did not use an unnamed file")
+	}
+	// The inode is fsynced again once linked (its link count was 0 on
+	// disk: without a journal nothing else writes it).
+	if got := strings.Join(steps, " "); got != "create write sync link link link sync" {
+		t.Fatalf("steps %q", got)
 	}
 	// One inode, linked once per recipient.
 	var ino uint64
@@ -181,7 +189,7 @@ func TestUnnamedDeliveryCrash(t *testing.T) {
 		return
 	}
 	// 200 KB goes through several writes of the 32 KiB buffer.
-	steps := []string{"create#1", "write#1", "write#4", "sync#1", "link#1", "link#2", "none"}
+	steps := []string{"create#1", "write#1", "write#4", "sync#1", "link#1", "link#2", "sync#2", "none"}
 	for _, step := range steps {
 		t.Run(step, func(t *testing.T) {
 			root := t.TempDir()
@@ -214,7 +222,7 @@ func TestUnnamedDeliveryCrash(t *testing.T) {
 					seen++
 				}
 			}
-			want := map[string]int{"link#2": 1, "none": 2}[step]
+			want := map[string]int{"link#2": 1, "sync#2": 2, "none": 2}[step]
 			if seen != want {
 				t.Fatalf("%d copies visible, want %d", seen, want)
 			}
