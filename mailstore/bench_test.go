@@ -60,7 +60,7 @@ func BenchmarkDeliver(b *testing.B) {
 				b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N)/1e3, "cpu-µs/op")
 				// Group commit: how many fsyncs of new/ the deliveries shared.
 				if st, err := s.userState("bench@x.test"); err == nil {
-					syncer := s.newSyncer(st)
+					syncer := s.dirSyncer(st.dir + "/new")
 					syncer.mu.Lock()
 					b.ReportMetric(float64(syncer.completed)/float64(b.N), "dirsyncs/op")
 					syncer.mu.Unlock()
