@@ -117,7 +117,7 @@ func (d *Delivery) Commit(ctx context.Context, users []string) error {
 		linked++
 	}
 	var resync func() error
-	if d.tmp.unnamed != nil {
+	if d.tmp.unnamed != nil && d.s.linkSync {
 		// The links raised the inode's link count from 0. Where there is
 		// no journal (ext2, ext4 without one), fsyncing new/ does not write
 		// the inode, and an inode on disk with no links is a deleted one:

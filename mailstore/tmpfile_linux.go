@@ -10,7 +10,9 @@ package mailstore
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -45,4 +47,48 @@ func (osFS) LinkUnnamed(f File, newname string) error {
 		return &os.LinkError{Op: "link", Old: "(unnamed)", New: newname, Err: lerr}
 	}
 	return nil
+}
+
+// linkNeedsInodeSync reports whether, on dir's file system, an unnamed
+// file linked into a directory must be fsynced again for its new link count
+// to be durable. fsync(2) of the directory is enough where the link is
+// one journal transaction with the inode (XFS; ext4 with a journal); ext2
+// and ext4 without a journal write only the directory, and any file system
+// not known here gets the extra fsync too.
+func linkNeedsInodeSync(dir string) bool {
+	var fs unix.Statfs_t
+	if unix.Statfs(dir, &fs) != nil {
+		return true
+	}
+	switch fs.Type {
+	case unix.XFS_SUPER_MAGIC:
+		return false
+	case unix.EXT4_SUPER_MAGIC: // ext2, ext3 and ext4 alike
+		name, ok := blockDevName(dir)
+		if !ok {
+			return true
+		}
+		// The ext4 driver's sysfs entry names the journal thread, or
+		// "<none>"; the ext2 driver has no such entry.
+		task, err := os.ReadFile("/sys/fs/ext4/" + name + "/journal_task")
+		if err != nil {
+			return true
+		}
+		return strings.TrimSpace(string(task)) == "<none>"
+	}
+	return true
+}
+
+// blockDevName is the kernel's name ("vda", "sda1", "dm-0") of the block
+// device holding dir.
+func blockDevName(dir string) (string, bool) {
+	var st unix.Stat_t
+	if unix.Stat(dir, &st) != nil {
+		return "", false
+	}
+	target, err := os.Readlink(fmt.Sprintf("/sys/dev/block/%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev)))
+	if err != nil {
+		return "", false
+	}
+	return filepath.Base(target), true
 }

@@ -50,6 +50,9 @@ type Store struct {
 	// (probed at Open); nil: named temp files in tmpDir.
 	unnamed UnnamedFS
 	pool    *filePool // spare unnamed files; nil if not used
+	// linkSync: unnamed files are fsynced again once linked (file systems
+	// without a journal; see linkNeedsInodeSync).
+	linkSync bool
 
 	root, tmpDir string
 	hostname     string // as used in file names
@@ -116,6 +119,7 @@ func Open(opts Options) (*Store, error) {
 	s.cleanTmp()
 	if u, ok := s.fs.(UnnamedFS); ok && s.probeUnnamed(u, s.tmpDir) {
 		s.unnamed = u
+		s.linkSync = linkNeedsInodeSync(s.tmpDir)
 	}
 	s.startFilePool()
 	s.wg.Add(1)
