@@ -14,23 +14,12 @@ import (
 	"time"
 
 	"github.com/mailsuite/mailsuite"
+	"github.com/mailsuite/mailsuite/internal/testkit"
 )
 
 // Real clients drive the whole suite end to end. A missing tool skips its
 // test on a developer's machine and fails it in CI (CI=true), where
-// .ci/run installs them all.
-
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI (.ci/run installs it): %v", name, err)
-		}
-		t.Skipf("%s is not installed: skipping this real-client test (in CI, with CI=true, this fails)", name)
-	}
-	return p
-}
+// .ci/run installs them all (testkit.NeedTool).
 
 // runTool runs a client with a time limit and returns its stdout; a
 // non-zero exit fails the test unless allowed lists its exit code.
@@ -80,7 +69,7 @@ func officeSuite(t *testing.T) *harness {
 // imaplib read the message back; the POP3 UIDL is the IMAP UID and
 // UIDVALIDITY in Dovecot's format.
 func TestRealClientPython(t *testing.T) {
-	py := needTool(t, "python3")
+	py := testkit.NeedTool(t, "python3")
 	h := officeSuite(t)
 	m := newMessage("alice@example.com", "bob@example.com", "from Python", 5000)
 	msgFile := writeFile(t, t.TempDir(), "msg.eml", m.Raw, 0o600)
@@ -102,7 +91,7 @@ func TestRealClientPython(t *testing.T) {
 // AUTH, and over implicit TLS; the messages arrive whole for every
 // recipient.
 func TestRealClientSwaks(t *testing.T) {
-	swaks := needTool(t, "swaks")
+	swaks := testkit.NeedTool(t, "swaks")
 	h := officeSuite(t)
 	m := newMessage("alice@example.com", "team@example.com", "from swaks", 8000)
 	// swaks ends DATA with CRLF "." CRLF after the file's last byte, so the
@@ -141,7 +130,7 @@ func TestRealClientSwaks(t *testing.T) {
 // and over the plain ports after STARTTLS/STLS, verifying the certificate;
 // without TLS it gets nothing.
 func TestRealClientCurl(t *testing.T) {
-	curl := needTool(t, "curl")
+	curl := testkit.NeedTool(t, "curl")
 	h := officeSuite(t)
 	ids := h.aliceMailsBob(t, 2, "for curl")
 	common := []string{"--silent", "--show-error", "--ssl-reqd", "--cacert", h.caFile(), "--max-time", "20",

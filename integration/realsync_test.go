@@ -13,13 +13,15 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailsuite/mailsuite/internal/testkit"
 )
 
 // fetchmail in keep mode with UIDL: the first run fetches every message
 // (whole), leaves them on the server and remembers their UIDLs; a second
 // run fetches nothing; a new message is the only one fetched by a third.
 func TestRealClientFetchmail(t *testing.T) {
-	fetchmail := needTool(t, "fetchmail")
+	fetchmail := testkit.NeedTool(t, "fetchmail")
 	h := officeSuite(t)
 	ids := h.aliceMailsBob(t, 3, "for fetchmail")
 	home := t.TempDir()
@@ -88,7 +90,7 @@ poll 127.0.0.1 with service %s protocol POP3 uidl timeout 20:
 // with flags into a local maildir; a second run changes nothing on either
 // side.
 func TestRealClientMbsync(t *testing.T) {
-	mbsync := needTool(t, "mbsync")
+	mbsync := testkit.NeedTool(t, "mbsync")
 	h := officeSuite(t)
 	ids := h.aliceMailsBob(t, 4, "for mbsync")
 	// Bob's desktop: a folder of his own, a flag, something in Trash.
