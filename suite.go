@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -168,7 +169,7 @@ func (s *Suite) Start() error {
 	}
 	if s.opts.ReloadInterval > 0 {
 		w := &configWatcher{path: s.cfg.Path, interval: s.opts.ReloadInterval, dir: s.dir, log: s.log, current: s.cfg}
-		w.last, _ = readFile(s.cfg.Path)
+		w.last, _ = os.ReadFile(s.cfg.Path) // the file New was built from
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); w.run(ctx) }()
 	}

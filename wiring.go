@@ -1,12 +1,10 @@
 package mailsuite
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 
 	"github.com/mailsuite/mailsuite/accounts"
 	"github.com/mailsuite/mailsuite/imapd"
@@ -142,9 +140,4 @@ func (s *Suite) deliverLocal(ctx context.Context, from string, to []string, msg 
 		return err
 	}
 	return d.Commit(ctx, users)
-}
-
-func readFile(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	return bytes.Clone(data), err
 }
