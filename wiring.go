@@ -8,6 +8,7 @@ import (
 
 	"github.com/mailsuite/mailsuite/accounts"
 	"github.com/mailsuite/mailsuite/imapd"
+	"github.com/mailsuite/mailsuite/internal/tlsmode"
 	"github.com/mailsuite/mailsuite/pop3d"
 	"github.com/mailsuite/mailsuite/relay"
 	"github.com/mailsuite/mailsuite/smtpd"
@@ -33,7 +34,7 @@ func (s *Suite) newServer(name string, l Listener) (server, error) {
 		}
 		return smtpd.New(smtpd.Options{
 			Role: role, Hostname: host, Banner: l.Banner,
-			TLSMode: smtpTLS[l.TLS], TLSConfig: s.tls, AllowInsecureAuth: insecure,
+			TLSMode: serverTLS[l.TLS], TLSConfig: s.tls, AllowInsecureAuth: insecure,
 			Directory: s.dir, Store: s.store, Relay: s.queue, AuthLimiter: s.limiter,
 			TrustedNetworks: l.TrustedNetworks,
 			MaxMessageBytes: lim.MaxMessageSize, MaxRecipients: lim.MaxRecipients,
@@ -50,7 +51,7 @@ func (s *Suite) newServer(name string, l Listener) (server, error) {
 		seen := l.MarkSeenOnRetr
 		return pop3d.New(pop3d.Options{
 			Hostname: host, Logger: log, Accounts: s.dir, Store: s.store, Limiter: s.limiter,
-			TLSMode: pop3TLS[l.TLS], TLSConfig: s.tls, AllowInsecureAuth: insecure,
+			TLSMode: serverTLS[l.TLS], TLSConfig: s.tls, AllowInsecureAuth: insecure,
 			MarkSeenOnRetr: &seen, IdleTimeout: lim.POP3IdleTimeout,
 			MaxConns: lim.MaxConnections, MaxConnsPerIP: lim.MaxConnectionsPerIP,
 			Hooks: h,
@@ -62,7 +63,7 @@ func (s *Suite) newServer(name string, l Listener) (server, error) {
 		}
 		return imapd.New(imapd.Options{
 			Hostname: host, Accounts: s.dir, Store: s.store, AuthLimit: s.limiter,
-			TLSMode: imapTLS[l.TLS], TLSConfig: s.tls, AllowInsecureAuth: insecure,
+			TLSMode: serverTLS[l.TLS], TLSConfig: s.tls, AllowInsecureAuth: insecure,
 			AppendLimit: appendLimit(lim.MaxMessageSize),
 			MaxConns:    lim.MaxConnections, MaxConnsPerIP: lim.MaxConnectionsPerIP,
 			Logger: log, Hooks: h,
@@ -72,9 +73,8 @@ func (s *Suite) newServer(name string, l Listener) (server, error) {
 }
 
 var (
-	smtpTLS = map[TLSMode]smtpd.TLSMode{TLSNone: smtpd.TLSNone, TLSOptional: smtpd.TLSOptional, TLSRequired: smtpd.TLSRequired, TLSImplicit: smtpd.TLSImplicit}
-	pop3TLS = map[TLSMode]pop3d.TLSMode{TLSNone: pop3d.TLSNone, TLSOptional: pop3d.TLSOptional, TLSRequired: pop3d.TLSRequired, TLSImplicit: pop3d.TLSImplicit}
-	imapTLS = map[TLSMode]imapd.TLSMode{TLSNone: imapd.TLSNone, TLSOptional: imapd.TLSOptional, TLSRequired: imapd.TLSRequired, TLSImplicit: imapd.TLSImplicit}
+	// The three servers share one mode type (internal/tlsmode).
+	serverTLS = map[TLSMode]tlsmode.Mode{TLSNone: tlsmode.None, TLSOptional: tlsmode.Optional, TLSRequired: tlsmode.Required, TLSImplicit: tlsmode.Implicit}
 	// A smarthost gets our password, so STARTTLS to it is always required.
 	relayTLS = map[TLSMode]relay.TLSMode{TLSNone: relay.TLSNone, TLSOptional: relay.TLSStartTLS, TLSRequired: relay.TLSStartTLS, TLSImplicit: relay.TLSImplicit}
 )

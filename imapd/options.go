@@ -8,41 +8,27 @@ import (
 
 	"github.com/mailsuite/mailsuite/accounts"
 	"github.com/mailsuite/mailsuite/internal/authlimit"
+	"github.com/mailsuite/mailsuite/internal/tlsmode"
 	"github.com/mailsuite/mailsuite/mailstore"
 )
 
 // TLSMode says how a listener uses TLS.
-type TLSMode int
+type TLSMode = tlsmode.Mode
 
 const (
 	// TLSNone offers no TLS. Authentication is possible only on loopback
 	// connections and only with AllowInsecureAuth.
-	TLSNone TLSMode = iota
+	TLSNone = tlsmode.None
 	// TLSOptional offers STARTTLS (RFC 3501 §6.2.1); until the client
 	// upgrades, LOGIN and AUTHENTICATE are refused and LOGINDISABLED is
 	// advertised, except on loopback with AllowInsecureAuth.
-	TLSOptional
+	TLSOptional = tlsmode.Optional
 	// TLSRequired offers STARTTLS and refuses authentication before it,
 	// even on loopback (AllowInsecureAuth is ignored).
-	TLSRequired
+	TLSRequired = tlsmode.Required
 	// TLSImplicit wraps every accepted connection in TLS (port 993, RFC 8314).
-	TLSImplicit
+	TLSImplicit = tlsmode.Implicit
 )
-
-// String names the mode as mail.ini spells it.
-func (m TLSMode) String() string {
-	switch m {
-	case TLSNone:
-		return "none"
-	case TLSOptional:
-		return "starttls"
-	case TLSRequired:
-		return "starttls-required"
-	case TLSImplicit:
-		return "implicit"
-	}
-	return "unknown"
-}
 
 // Defaults, declared once. New applies them to zero fields.
 const (

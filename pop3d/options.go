@@ -8,23 +8,24 @@ import (
 
 	"github.com/mailsuite/mailsuite/accounts"
 	"github.com/mailsuite/mailsuite/internal/authlimit"
+	"github.com/mailsuite/mailsuite/internal/tlsmode"
 	"github.com/mailsuite/mailsuite/mailstore"
 )
 
 // TLSMode says how a server uses TLS.
-type TLSMode int
+type TLSMode = tlsmode.Mode
 
 const (
 	// TLSNone: plaintext only, STLS not offered.
-	TLSNone TLSMode = iota
+	TLSNone = tlsmode.None
 	// TLSOptional: STLS offered (RFC 2595 §4); plaintext passwords still
 	// need TLS (or loopback with AllowInsecureAuth).
-	TLSOptional
+	TLSOptional = tlsmode.Optional
 	// TLSRequired: STLS offered and nothing but CAPA, STLS, NOOP and QUIT is
 	// accepted before the upgrade.
-	TLSRequired
+	TLSRequired = tlsmode.Required
 	// TLSImplicit: Serve wraps every accepted connection in TLS (port 995).
-	TLSImplicit
+	TLSImplicit = tlsmode.Implicit
 )
 
 // Defaults, declared once. Zero values in Options select them.

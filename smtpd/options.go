@@ -14,6 +14,7 @@ import (
 
 	"github.com/mailsuite/mailsuite/accounts"
 	"github.com/mailsuite/mailsuite/internal/authlimit"
+	"github.com/mailsuite/mailsuite/internal/tlsmode"
 	"github.com/mailsuite/mailsuite/mailstore"
 )
 
@@ -35,32 +36,18 @@ func (r Role) String() string {
 }
 
 // TLSMode says how a listener uses TLS.
-type TLSMode int
+type TLSMode = tlsmode.Mode
 
 const (
 	// TLSNone: plaintext only, STARTTLS not offered.
-	TLSNone TLSMode = iota
+	TLSNone = tlsmode.None
 	// TLSOptional: STARTTLS offered (RFC 3207), mail accepted without it.
-	TLSOptional
+	TLSOptional = tlsmode.Optional
 	// TLSRequired: STARTTLS offered and required before MAIL and AUTH.
-	TLSRequired
+	TLSRequired = tlsmode.Required
 	// TLSImplicit: every connection starts with a TLS handshake (RFC 8314).
-	TLSImplicit
+	TLSImplicit = tlsmode.Implicit
 )
-
-func (m TLSMode) String() string {
-	switch m {
-	case TLSNone:
-		return "none"
-	case TLSOptional:
-		return "starttls"
-	case TLSRequired:
-		return "starttls-required"
-	case TLSImplicit:
-		return "implicit"
-	}
-	return fmt.Sprintf("TLSMode(%d)", int(m))
-}
 
 // Relay takes messages for remote recipients. Enqueue must have stored the
 // message durably before it returns nil; smtpd replies 250 only after that.
