@@ -24,8 +24,12 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 		if v == nil {
 			return errNoSelect
 		}
+		idx := v.resolve(numSet, sess.searchRes)
+		if metaOnly(options) && !sess.srv.goimapFetch.Load() {
+			return sess.metaFetch(w, v, idx, options)
+		}
 		gone := 0
-		for _, i := range v.resolve(numSet, sess.searchRes) {
+		for _, i := range idx {
 			err := sess.fetchOne(w, v, i, options)
 			if errors.Is(err, mailstore.ErrNoSuchMessage) || errors.Is(err, fs.ErrNotExist) {
 				gone++ // expunged by someone else, not yet announced

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -36,6 +37,8 @@ type Server struct {
 	sessions  map[*session]struct{}
 	closing   bool
 	drained   chan struct{} // closed when sessions becomes empty while closing
+
+	goimapFetch atomic.Bool // tests: write every FETCH through go-imap (fastfetch.go)
 }
 
 // New checks opts and returns a server. It does not listen yet.
