@@ -65,7 +65,7 @@ func (f *Folder) copyTo(uids []UID, dest *Folder, move bool) (src, dst []UID, er
 		total += c.size
 	}
 	if !move {
-		if err := f.u.st.checkQuota(total, true); err != nil {
+		if err := f.u.st.checkQuota(total, true, false); err != nil {
 			return nil, nil, err
 		}
 	}

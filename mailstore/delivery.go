@@ -88,7 +88,7 @@ func (d *Delivery) Commit(ctx context.Context, users []string) error {
 		if slices.Contains(states, st) {
 			continue // two addresses of one user: one copy
 		}
-		if err := st.checkQuota(size, true); err != nil {
+		if err := st.checkQuota(size, true, true); err != nil {
 			return err
 		}
 		states = append(states, st)
@@ -129,6 +129,7 @@ func (d *Delivery) Commit(ctx context.Context, users []string) error {
 		return fmt.Errorf("mailstore: deliver: fsync: %w", err)
 	}
 	for _, st := range states {
+		st.quota.added(filepath.Join(st.dir, "new"), size)
 		if ix := d.s.loadedIndex(st.dir); ix != nil {
 			ix.mu.Lock()
 			ix.newDirty = true

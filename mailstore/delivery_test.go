@@ -3,6 +3,7 @@ package mailstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -227,5 +228,57 @@ func TestQuota(t *testing.T) {
 	inbox.Expunge([]UID{msgs[0].UID})
 	if err := s.CheckQuota("q@x.test", 100); err != nil {
 		t.Fatalf("after expunge: %v", err)
+	}
+}
+
+// TestQuotaDeliveryCount: deliveries count their own size at once, without
+// recounting new/ (see quota.go); a change made behind the store's back is
+// seen by Usage at once and by delivery checks within quotaRecount.
+func TestQuotaDeliveryCount(t *testing.T) {
+	root := t.TempDir()
+	s := openStore(t, root, func(o *Options) {
+		o.Quota = func(string) int64 { return 4000 }
+		o.QuotaGrace = 0
+	})
+	u := mustUser(t, s, "q@x.test")
+	newDir := filepath.Join(root, "x.test", "q", "new")
+	for i := range 5 { // 5 x 400 unread, left by another program
+		name := fmt.Sprintf("1700000000.M%dP1Q%d.other,S=400,W=400", i, i)
+		if err := os.WriteFile(filepath.Join(newDir, name), []byte(strings.Repeat("z", 400)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CheckQuota("q@x.test", 400); err != nil {
+		t.Fatalf("2000 of 4000 used: %v", err)
+	}
+	body := strings.Repeat("y", 400)
+	for used := 2400; used <= 4000; used += 400 {
+		deliver(t, s, body, "q@x.test")
+		err := s.CheckQuota("q@x.test", 400)
+		if fits := used+400 <= 4000; fits != (err == nil) {
+			t.Fatalf("after a delivery, %d of 4000 used: CheckQuota(400) = %v", used, err)
+		}
+		if bytes, n, err := u.Usage(); err != nil || bytes != int64(used) || n != int64(used/400) {
+			t.Fatalf("usage %d %d %v, want %d bytes", bytes, n, err, used)
+		}
+	}
+	if err := tryDeliver(s, "x", "q@x.test"); !errors.Is(err, ErrQuota) {
+		t.Fatalf("delivery when full: %v", err)
+	}
+	// The other program's messages are removed by hand.
+	for _, n := range filesIn(t, newDir) {
+		if strings.HasSuffix(n, ".other,S=400,W=400") {
+			os.Remove(filepath.Join(newDir, n))
+		}
+	}
+	if bytes, _, _ := u.Usage(); bytes != 2000 {
+		t.Fatalf("usage after removal: %d, want 2000", bytes)
+	}
+	deadline := time.Now().Add(quotaRecount + 2*time.Second)
+	for s.CheckQuota("q@x.test", 400) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("space freed by hand not seen by delivery checks after %v", quotaRecount+2*time.Second)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

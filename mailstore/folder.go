@@ -152,7 +152,7 @@ func (f *Folder) Append(r io.Reader, flags []Flag, date time.Time) (UID, error) 
 	if err != nil {
 		return 0, err
 	}
-	if err := f.u.st.checkQuota(0, false); err != nil {
+	if err := f.u.st.checkQuota(0, false, false); err != nil {
 		return 0, err
 	}
 	s := f.u.s
@@ -168,7 +168,7 @@ func (f *Folder) Append(r io.Reader, flags []Flag, date time.Time) (UID, error) 
 	if err := t.finish(); err != nil {
 		return 0, err
 	}
-	if err := f.u.st.checkQuota(t.cnt.size, true); err != nil {
+	if err := f.u.st.checkQuota(t.cnt.size, true, false); err != nil {
 		return 0, err
 	}
 	if date.IsZero() {
