@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -62,7 +63,7 @@ func startServer(t testing.TB, edit func(*Options)) *testEnv {
 	if err != nil {
 		t.Fatalf("accounts.New: %v", err)
 	}
-	root := t.TempDir()
+	root := storeRoot(t)
 	store, err := mailstore.Open(mailstore.Options{
 		Root: root, Hostname: "mx.test",
 		Quota: func(u string) int64 {
@@ -91,6 +92,43 @@ func startServer(t testing.TB, edit func(*Options)) *testEnv {
 	}
 	env.srv, env.addr = serve(t, opts)
 	return env
+}
+
+// storeRoot is a fresh directory for a test's store. A benchmark's is kept
+// until the process ends (TestMain): removing each round's store at once
+// frees thousands of inodes, and ext4 without a journal then skips
+// recently freed inodes when allocating new ones, re-reading each one's
+// inode block, so the next round's file creation slowed here from 4 µs to
+// 240 µs of CPU. That is the benchmark's cleanup, not mail delivery.
+func storeRoot(t testing.TB) string {
+	b, ok := t.(*testing.B)
+	if !ok {
+		return t.TempDir()
+	}
+	benchDirs.once.Do(func() { benchDirs.root, benchDirs.err = os.MkdirTemp("", "smtpd-bench-") })
+	if benchDirs.err != nil {
+		b.Fatal(benchDirs.err)
+	}
+	dir, err := os.MkdirTemp(benchDirs.root, "store-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// benchDirs is the directory under which storeRoot keeps benchmark stores.
+var benchDirs struct {
+	once sync.Once
+	root string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchDirs.root != "" {
+		os.RemoveAll(benchDirs.root)
+	}
+	os.Exit(code)
 }
 
 // serve starts a server on a loopback listener, stopped at cleanup.
