@@ -49,8 +49,8 @@ func TestDiskFullTmpfs(t *testing.T) {
 	for _, size := range []int{200, 100_000} {
 		m := newMessage("alice@example.com", "bob@example.com", "no room", size)
 		err := submit(h.addr("submission"), h.tls, "alice@example.com", users["alice@example.com"], "alice@example.com", []string{"bob@example.com", "dave@example.com"}, m.Raw)
-		if c := smtpCode(err); c < 400 || c > 499 {
-			t.Errorf("%d-byte message on a full disk: %v, want a 4xx reply", size, err)
+		if smtpCode(err) != 452 || smtpEnhanced(err) != "4.3.1" {
+			t.Errorf("%d-byte message on a full disk: %v, want 452 4.3.1", size, err)
 		} else {
 			t.Logf("full disk, %d bytes: %v", size, err)
 		}
@@ -58,8 +58,8 @@ func TestDiskFullTmpfs(t *testing.T) {
 	// Mail for another domain goes to the relay queue in the data dir.
 	m := newMessage("alice@example.com", "friend@elsewhere.example.org", "no room either", 50_000)
 	err := submit(h.addr("submission"), h.tls, "alice@example.com", users["alice@example.com"], "alice@example.com", []string{"friend@elsewhere.example.org"}, m.Raw)
-	if c := smtpCode(err); c < 400 || c > 499 {
-		t.Errorf("relay message on a full disk: %v, want a 4xx reply", err)
+	if smtpCode(err) != 452 || smtpEnhanced(err) != "4.3.1" {
+		t.Errorf("relay message on a full disk: %v, want 452 4.3.1", err)
 	}
 	h.onlyThese(t, "bob@example.com", first, extra)
 	h.onlyThese(t, "dave@example.com", first, extra)

@@ -80,12 +80,13 @@ func (f *failFile) Sync() error {
 // the server keeps running and recovers when the fault goes away.
 func TestDiskFullInjected(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		mode int32
+		name  string
+		mode  int32
+		reply string // code and enhanced code
 	}{
-		{"ENOSPC during write", failNoSpace},
-		{"EACCES on create", failCreate},
-		{"EACCES on link into new/", failLink},
+		{"ENOSPC during write", failNoSpace, "452 4.3.1"},
+		{"EACCES on create", failCreate, "451 4.3.0"},
+		{"EACCES on link into new/", failLink, "451 4.3.0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := &failFS{}
@@ -97,8 +98,8 @@ func TestDiskFullInjected(t *testing.T) {
 
 			m := newMessage("alice@example.com", "team@example.com", "fault", 20_000)
 			err := submit(h.addr("submission"), h.tls, "alice@example.com", users["alice@example.com"], "alice@example.com", []string{"team@example.com"}, m.Raw)
-			if c := smtpCode(err); c < 400 || c > 499 {
-				t.Errorf("SMTP during the fault: %v, want a 4xx reply", err)
+			if got := fmt.Sprintf("%d %s", smtpCode(err), smtpEnhanced(err)); got != tc.reply {
+				t.Errorf("SMTP during the fault: %v, want %s", err, tc.reply)
 			} else {
 				t.Logf("SMTP during the fault: %v", err)
 			}

@@ -31,7 +31,8 @@
 // 451 and retries, which duplicates the message in our own mailboxes only;
 // the other order would, after a failed commit, send a duplicate to the
 // outside world, which cannot be recalled. Any failure of ours is answered
-// 451 4.3.0 with the message ID that the one log line about it carries.
+// 451 4.3.0 (452 4.3.1 when the disk or a file-system quota is full) with
+// the message ID that the one log line about it carries.
 //
 // Remote recipients with no Relay configured are refused at RCPT with 550
 // 5.7.1 (permanent: it is a configuration state, and a temporary code would

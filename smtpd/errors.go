@@ -3,6 +3,7 @@ package smtpd
 import (
 	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/emersion/go-smtp"
 
@@ -39,7 +40,8 @@ var (
 )
 
 // reply is the one place an error becomes an SMTP reply. Known conditions
-// get their code; anything else is a temporary failure that names id, so
+// get their code; anything else (a full disk: 452 4.3.1) is a temporary
+// failure that names id, so
 // the log line (written by the caller, once) can be found. It never puts an
 // internal error's text on the wire.
 func reply(err error, id string) (r *smtp.SMTPError, known bool) {
@@ -59,6 +61,15 @@ func reply(err error, id string) (r *smtp.SMTPError, known bool) {
 		return errAuthFailed, true
 	case errors.Is(err, mailstore.ErrQuota):
 		return errMailboxFull, true
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		// A full disk (or a file-system quota): RFC 5321's 452 and RFC
+		// 3463's "mail system full", still temporary, still logged.
+		return &smtp.SMTPError{
+			Code:         452,
+			EnhancedCode: smtp.EnhancedCode{4, 3, 1},
+			Message:      fmt.Sprintf("Insufficient system storage, please try again later (id %s)", id),
+		}, false
 	}
 	return &smtp.SMTPError{
 		Code:         451,

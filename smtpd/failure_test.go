@@ -6,23 +6,38 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mailsuite/mailsuite/mailstore"
 )
 
-// brokenFS fails every file creation, as a full or read-only disk would.
-type brokenFS struct{}
+// brokenFS fails every file creation with err.
+type brokenFS struct{ err error }
 
-func (brokenFS) Create(path string) (mailstore.File, error) {
-	return nil, &os.PathError{Op: "open", Path: path, Err: errors.New("no space left on device")}
+func (b brokenFS) Create(path string) (mailstore.File, error) {
+	return nil, &os.PathError{Op: "open", Path: path, Err: b.err}
 }
 
 func TestStoreFailureIsTemporary(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		err   error
+		reply string
+	}{
+		{"unknown", errors.New("input/output error, no space left on device"), `^451 4\.3\.0 Temporary failure, please try again later \(id \w+\)$`},
+		{"disk full", syscall.ENOSPC, `^452 4\.3\.1 Insufficient system storage, please try again later \(id \w+\)$`},
+		{"file-system quota", syscall.EDQUOT, `^452 4\.3\.1 `},
+	} {
+		t.Run(tc.name, func(t *testing.T) { storeFailure(t, tc.err, tc.reply) })
+	}
+}
+
+func storeFailure(t *testing.T, fsErr error, want string) {
 	logged := &logBuffer{}
 	env := startServer(t, func(o *Options) {
-		st, err := mailstore.Open(mailstore.Options{Root: t.TempDir(), Hostname: "mx.test", FS: brokenFS{}, Logger: slog.New(slog.DiscardHandler)})
+		st, err := mailstore.Open(mailstore.Options{Root: t.TempDir(), Hostname: "mx.test", FS: brokenFS{fsErr}, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,13 +51,13 @@ func TestStoreFailureIsTemporary(t *testing.T) {
 		s("RCPT TO:<alice@example.com>", `^250 `),
 		s("RCPT TO:<bob@example.com>", `^250 `),
 		s("DATA", `^354 `),
-		s(msg("a@remote.test", "alice@example.com", "x", "y"), `^451 4\.3\.0 Temporary failure, please try again later \(id \w+\)$`),
+		s(msg("a@remote.test", "alice@example.com", "x", "y"), want),
 	)
 	id := c.lastID(t)
-	if strings.Contains(c.last, "space") {
+	if strings.Contains(c.last, "space") || strings.Contains(c.last, "quota") {
 		t.Errorf("internal error reached the client: %q", c.last)
 	}
-	if out := logged.String(); !strings.Contains(out, "id="+id) || !strings.Contains(out, "no space left") {
+	if out := logged.String(); !strings.Contains(out, "id="+id) || !strings.Contains(out, fsErr.Error()) {
 		t.Errorf("log does not name id %s and the cause:\n%s", id, out)
 	}
 }
