@@ -389,8 +389,16 @@ func (ix *index) moveNewToCur() error {
 			moved = true
 		}
 		err := os.Rename(ix.path("new", m.key), ix.path("cur", fileName(m.key, m.info)))
+		if errors.Is(err, os.ErrNotExist) {
+			// Another process moved (or expunged) it since our look at
+			// new/, maybe after the stamp adoptDir is about to take:
+			// re-read both directories next time, or the index could
+			// keep it in new/ and miss its later removal from cur/.
+			ix.rescan = true
+			continue
+		}
 		if err != nil {
-			if firstErr == nil && !errors.Is(err, os.ErrNotExist) {
+			if firstErr == nil {
 				firstErr = err
 			}
 			continue
