@@ -275,3 +275,45 @@ func TestRemovedUserIdleSessions(t *testing.T) {
 		}
 	}
 }
+
+// An IDLE that the client ends with a line other than DONE: go-imap answers
+// BAD and reads the next command without waiting for Session.Idle. That
+// command must not run until Idle has returned, or the two goroutines share
+// the selected view (a data race) and updates written by Idle interleave
+// with the command's responses (metaFetch writes past go-imap's lock).
+func TestCommandWaitsForAbandonedIdle(t *testing.T) {
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	e := startServer(t, func(o *Options) {
+		o.Hooks.OnCommand = func(_, line string) {
+			if line == "IDLE" {
+				once.Do(func() { close(entered) })
+				<-release // Idle is still running, as if writing an update
+			}
+		}
+	})
+	e.deliver(t, testMsg("one", "x"), alice)
+	rc := e.raw(t)
+	rc.ok(`LOGIN alice@example.org "` + alicePW + `"`)
+	rc.ok("SELECT INBOX")
+	rc.send("I1 IDLE")
+	rc.expect(`^\+ `)
+	select {
+	case <-entered:
+	case <-time.After(5 * time.Second):
+		close(release)
+		t.Fatal("Session.Idle did not start")
+	}
+	rc.send("NOT-DONE")
+	rc.send("F1 FETCH 1 (UID FLAGS)")
+	rc.expect(`^I1 BAD `)
+	rc.c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	line, err := rc.r.ReadString('\n')
+	close(release)
+	if err == nil {
+		t.Fatalf("FETCH answered while Session.Idle was still running: %q", line)
+	}
+	rc.expect(`^\* 1 FETCH \(UID 1 FLAGS \(\\Recent\)\)$`)
+	rc.expect(`^F1 OK `)
+}

@@ -103,29 +103,56 @@ func (sess *session) noteEvent(ev mailstore.Event) {
 // Poll implements the end-of-command and NOOP update (RFC 3501 §6.1.2,
 // §7): go-imap calls it after every command.
 func (sess *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	sess.waitIdle() // NOOP after an IDLE ended without DONE
 	sess.drainEvents()
 	return sess.flushUpdates(w, allowExpunge)
 }
 
 // Idle implements IDLE (RFC 2177): changes are written as they happen.
 func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	sess.mu.Lock()
-	if sess.closed {
-		sess.mu.Unlock()
+	done, prev, run := sess.startIdle(stop)
+	if done == nil {
 		return nil // the connection ended before this goroutine ran
 	}
-	sess.idlers.Add(1)
-	sess.mu.Unlock()
-	defer sess.idlers.Done()
+	defer close(done)
+	if prev != nil {
+		// An earlier IDLE ended without DONE and is still returning (its
+		// stop channel is closed, so not for long).
+		<-prev
+	}
 	hooks := &sess.srv.opts.Hooks
 	if hooks.OnCommand != nil {
 		hooks.OnCommand(sess.id, "IDLE")
 	}
-	err := sess.idle(w, stop)
+	var err error
+	if run {
+		err = sess.idle(w, stop)
+	}
 	if hooks.OnReply != nil {
 		hooks.OnReply(sess.id, replyLine(err))
 	}
 	return err
+}
+
+// startIdle registers a running Idle (see session.idleDone): done is to be
+// closed when it returns, prev is the previous Idle's. done is nil if the
+// session is closed. run is false if IDLE ended before this goroutine ran:
+// the next command may be running already, so Idle must not touch the
+// session (nor is it registered).
+func (sess *session) startIdle(stop <-chan struct{}) (done, prev chan struct{}, run bool) {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.closed {
+		return nil, nil, false
+	}
+	select {
+	case <-stop:
+		return make(chan struct{}), nil, false
+	default:
+	}
+	prev = sess.idleDone
+	sess.idleDone = make(chan struct{})
+	return sess.idleDone, prev, true
 }
 
 func (sess *session) idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {

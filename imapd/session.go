@@ -23,16 +23,18 @@ type session struct {
 	remote net.Addr
 	batch  *batchConn // under TLS; nil if the engine was fed another conn
 
-	mu      sync.Mutex // guards name, busy, stopped, closed, idlers
+	mu      sync.Mutex // guards name, busy, stopped, closed, idleDone
 	name    string     // canonical user once authenticated
 	busy    bool
 	stopped bool
 	closed  bool
-	// idlers counts running Idle calls. go-imap's IDLE handler returns
-	// without waiting for Session.Idle when the connection fails, and then
-	// calls Close: Close waits for Idle so they never touch the session
-	// at the same time.
-	idlers sync.WaitGroup
+	// idleDone is closed when the latest Idle returns (nil before the
+	// first). go-imap's IDLE handler returns without waiting for
+	// Session.Idle when the connection fails (then calls Close) and when
+	// the client ends IDLE with a line other than DONE (then answers BAD
+	// and reads the next command). Close, do and Poll wait for it, so Idle
+	// never touches the session, or writes, beside another method.
+	idleDone chan struct{}
 
 	user        *mailstore.User
 	events      <-chan mailstore.Event
@@ -80,7 +82,7 @@ func (sess *session) Close() error {
 	sess.mu.Lock()
 	sess.closed = true
 	sess.mu.Unlock()
-	sess.idlers.Wait()
+	sess.waitIdle()
 	if sess.cancelWatch != nil {
 		sess.cancelWatch()
 	}
@@ -90,6 +92,18 @@ func (sess *session) Close() error {
 		h(sess.id)
 	}
 	return nil
+}
+
+// waitIdle returns once no Idle runs. An Idle that has not registered by
+// now sees its stop channel closed (go-imap closes it before handling the
+// next command) and returns without touching the session.
+func (sess *session) waitIdle() {
+	sess.mu.Lock()
+	done := sess.idleDone
+	sess.mu.Unlock()
+	if done != nil {
+		<-done
+	}
 }
 
 // shutdown ends the session now if it is between commands, or right after
@@ -108,6 +122,7 @@ func (sess *session) shutdown() {
 // Shutdown lets it finish), maps the error to the reply (the only place
 // that does, see reply) and fires OnReply.
 func (sess *session) do(op, line string, fn func() error) error {
+	sess.waitIdle()
 	hooks := &sess.srv.opts.Hooks
 	if hooks.OnCommand != nil {
 		hooks.OnCommand(sess.id, line)
