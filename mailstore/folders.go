@@ -172,6 +172,9 @@ func (u *User) DeleteFolder(name string) error {
 		u.s.log.Warn("mailstore: removing deleted folder", "dir", trash, "err", err)
 	}
 	st.quota.invalidate()
+	// Its messages are gone: a session that has it selected syncs, finds
+	// no folder, and ends (IMAP's BYE, as Dovecot does).
+	st.hub.publish(Event{User: st.name, Folder: canon, Kind: EventExpunge})
 	if _, ok := st.special[canon]; ok {
 		delete(st.special, canon)
 		return st.writeSpecialUse()
@@ -241,6 +244,9 @@ func (u *User) RenameFolder(oldName, newName string) error {
 	u.s.dropIndexes(dropped...)
 	if err := atomicfile.SyncDir(st.dir); err != nil {
 		return fmt.Errorf("mailstore: rename %s: %w", oldCanon, err)
+	}
+	for _, mv := range moves { // as in DeleteFolder: the old names are gone
+		st.hub.publish(Event{User: st.name, Folder: mv[0], Kind: EventExpunge})
 	}
 	return st.writeSpecialUse()
 }
