@@ -6,6 +6,8 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -151,5 +153,69 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	e := startServer(t)
 	if _, err := New(Options{Accounts: dir, Store: e.store, TLSMode: TLSImplicit}); err == nil {
 		t.Error("TLSImplicit without TLSConfig accepted")
+	}
+}
+
+// Shutdown while a command is between its session method and its tagged
+// reply (here go-imap still reads the APPEND literal our Append refused):
+// the client gets the tagged reply first, then BYE (RFC 3501 §7.1.5).
+// Closing before the reply would leave a client unsure whether an APPEND,
+// COPY or EXPUNGE took effect.
+func TestShutdownAfterTaggedReply(t *testing.T) {
+	replied := make(chan struct{}, 1)
+	e := startServer(t, func(o *Options) {
+		o.Hooks.OnReply = func(_, line string) {
+			if strings.Contains(line, "TRYCREATE") {
+				replied <- struct{}{}
+			}
+		}
+	})
+	rc := e.raw(t)
+	rc.ok(`LOGIN alice@example.org "` + alicePW + `"`)
+	msg := testMsg("late", "x")
+	rc.send(fmt.Sprintf("A1 APPEND NoSuchFolder {%d}", len(msg)))
+	rc.expect(`^\+ `)
+	select {
+	case <-replied: // Append returned; go-imap waits for the literal
+	case <-time.After(5 * time.Second):
+		t.Fatal("Append did not return")
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done <- e.srv.Shutdown(ctx)
+	}()
+	if !waitFor(5*time.Second, func() bool {
+		e.srv.mu.Lock()
+		defer e.srv.mu.Unlock()
+		for sess := range e.srv.sessions {
+			sess.mu.Lock()
+			stopped := sess.stopped
+			sess.mu.Unlock()
+			if !stopped {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("Shutdown did not reach the session")
+	}
+	time.Sleep(50 * time.Millisecond) // a premature BYE would be out by now
+	io.WriteString(rc.c, msg+"\r\n")
+	var got []string
+	for len(got) < 4 {
+		rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := rc.r.ReadString('\n')
+		if err != nil {
+			break
+		}
+		got = append(got, strings.TrimRight(line, "\r\n"))
+	}
+	if len(got) != 2 || !strings.HasPrefix(got[0], "A1 NO [TRYCREATE]") || !strings.HasPrefix(got[1], "* BYE ") {
+		t.Errorf("after shutdown: %q, want the tagged NO, then BYE", got)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v", err)
 	}
 }

@@ -20,7 +20,13 @@ const (
 type batchConn struct {
 	net.Conn
 
+	// onReadDeadline, if set, runs after every SetReadDeadline, told
+	// whether anything was written since the last end (see
+	// session.betweenCommands). Set before the engine uses the conn.
+	onReadDeadline func(wrote bool)
+
 	mu       sync.Mutex
+	wrote    bool // since the last end
 	batching bool
 	buf      []byte
 	deadline time.Time // last write deadline asked for while batching
@@ -29,6 +35,7 @@ type batchConn struct {
 func (c *batchConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.wrote = true
 	if !c.batching {
 		return c.Conn.Write(p)
 	}
@@ -56,6 +63,17 @@ func (c *batchConn) SetWriteDeadline(t time.Time) error {
 	return c.Conn.SetWriteDeadline(t)
 }
 
+func (c *batchConn) SetReadDeadline(t time.Time) error {
+	err := c.Conn.SetReadDeadline(t)
+	if c.onReadDeadline != nil {
+		c.mu.Lock()
+		wrote := c.wrote
+		c.mu.Unlock()
+		c.onReadDeadline(wrote)
+	}
+	return err
+}
+
 func (c *batchConn) begin() {
 	c.mu.Lock()
 	c.batching = true
@@ -68,6 +86,7 @@ func (c *batchConn) end() error {
 	defer c.mu.Unlock()
 	err := c.flushLocked()
 	c.batching = false
+	c.wrote = false
 	c.buf = nil // an idle connection keeps no buffer
 	c.Conn.SetWriteDeadline(c.deadline)
 	return err

@@ -18,6 +18,7 @@ var (
 	errNoSelect      = errors.New("imapd: no mailbox selected")
 	errThrottled     = errors.New("imapd: too many authentication failures")
 	errExpungeIssued = errors.New("imapd: some messages were expunged meanwhile")
+	errShuttingDown  = errors.New("imapd: server shutting down")
 )
 
 // reply is the one function that turns an error into the client's tagged
@@ -64,7 +65,7 @@ func (sess *session) reply(op string, err error) error {
 		return imapserver.ErrAuthFailed
 	case errors.Is(err, errThrottled):
 		return no(imap.ResponseCodeUnavailable, "Too many failed attempts, try again later")
-	case errors.Is(err, mailstore.ErrClosed):
+	case errors.Is(err, mailstore.ErrClosed), errors.Is(err, errShuttingDown):
 		return no(imap.ResponseCodeUnavailable, "Server shutting down, try again later")
 	}
 	id := newID()

@@ -23,10 +23,14 @@ type session struct {
 	remote net.Addr
 	batch  *batchConn // under TLS; nil if the engine was fed another conn
 
-	mu      sync.Mutex // guards name, busy, stopped, closed, idleDone
-	name    string     // canonical user once authenticated
+	mu   sync.Mutex // guards name, busy, stopped, byeSent, closed, idleDone
+	name string     // canonical user once authenticated
+	// busy is set when a command starts and cleared when go-imap is back
+	// at the top of its command loop (see betweenCommands), its tagged
+	// reply written: a BYE before that could cut the reply off.
 	busy    bool
-	stopped bool
+	stopped bool // Shutdown: BYE once not busy; run no more commands
+	byeSent bool
 	closed  bool
 	// idleDone is closed when the latest Idle returns (nil before the
 	// first). go-imap's IDLE handler returns without waiting for
@@ -58,6 +62,9 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 		nc = tc.NetConn()
 	}
 	sess.batch, _ = nc.(*batchConn)
+	if sess.batch != nil {
+		sess.batch.onReadDeadline = sess.betweenCommands // before go-imap reads
+	}
 	if !s.addSession(sess) {
 		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Server shutting down"}
 	}
@@ -107,20 +114,46 @@ func (sess *session) waitIdle() {
 }
 
 // shutdown ends the session now if it is between commands, or right after
-// the command it is running.
+// the command it is running has been answered.
 func (sess *session) shutdown() {
 	sess.mu.Lock()
 	sess.stopped = true
-	busy := sess.busy
+	bye := !sess.busy && !sess.byeSent
+	sess.byeSent = sess.byeSent || bye
 	sess.mu.Unlock()
-	if !busy {
+	if bye {
 		go sess.conn.Bye("Server shutting down")
+	}
+}
+
+// betweenCommands runs on the connection goroutine whenever go-imap sets a
+// read deadline (batchConn.SetReadDeadline); wrote tells whether anything
+// was written since the last command's session method returned. go-imap
+// v2 beta.8 sets one at the top of its command loop, after flushing the
+// previous tagged reply, and otherwise where no reply is pending (before
+// reading IDLE's DONE or an APPEND literal), except when APPEND fails: it
+// resets the deadline before writing the tagged NO. Hence "wrote": once
+// the reply is out, the session is no longer busy, and Shutdown's BYE goes
+// out from here, before go-imap reads another command.
+func (sess *session) betweenCommands(wrote bool) {
+	sess.mu.Lock()
+	if sess.busy && !wrote {
+		sess.mu.Unlock()
+		return // the tagged reply is still to come
+	}
+	sess.busy = false
+	bye := sess.stopped && !sess.byeSent
+	sess.byeSent = sess.byeSent || bye
+	sess.mu.Unlock()
+	if bye {
+		sess.conn.Bye("Server shutting down")
 	}
 }
 
 // do runs one command: it fires OnCommand, marks the session busy (so
 // Shutdown lets it finish), maps the error to the reply (the only place
-// that does, see reply) and fires OnReply.
+// that does, see reply) and fires OnReply. Once Shutdown began, commands
+// are refused: the BYE is on its way.
 func (sess *session) do(op, line string, fn func() error) error {
 	sess.waitIdle()
 	hooks := &sess.srv.opts.Hooks
@@ -128,29 +161,32 @@ func (sess *session) do(op, line string, fn func() error) error {
 		hooks.OnCommand(sess.id, line)
 	}
 	sess.mu.Lock()
-	sess.busy = true
+	stopped := sess.stopped
+	sess.busy = !stopped
 	sess.mu.Unlock()
 
-	if sess.batch != nil {
-		sess.batch.begin()
-	}
-	err := fn()
-	if sess.batch != nil {
-		if ferr := sess.batch.end(); ferr != nil && err == nil {
-			err = ferr
+	var err error
+	if stopped {
+		err = errShuttingDown
+	} else {
+		if sess.batch != nil {
+			sess.batch.begin()
+		}
+		err = fn()
+		if sess.batch != nil {
+			if ferr := sess.batch.end(); ferr != nil && err == nil {
+				err = ferr
+			}
 		}
 	}
 	err = sess.reply(op, err)
-
-	sess.mu.Lock()
-	sess.busy = false
-	stop := sess.stopped
-	sess.mu.Unlock()
 	if hooks.OnReply != nil {
 		hooks.OnReply(sess.id, replyLine(err))
 	}
-	if stop {
-		go sess.conn.Bye("Server shutting down")
+	if sess.batch == nil {
+		// No view of go-imap's reads (a conn not from Serve): the best
+		// we can do is to end right after the command.
+		go sess.betweenCommands(true)
 	}
 	return err
 }
