@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/mailsuite/mailsuite/mailstore"
 )
@@ -32,11 +31,11 @@ func metaOnly(options *imap.FetchOptions) bool {
 }
 
 // metaFetch writes the FETCH responses for the messages at idx (indexes
-// into v.msgs). A message with a flag go-imap would refuse to encode (the
-// store never makes one) goes through go-imap, which reports it.
-func (sess *session) metaFetch(w *imapserver.FetchWriter, v *view, idx []int, options *imap.FetchOptions) error {
+// into v.msgs). Flags need no check: the store's are system flags and
+// keywords it validated as IMAP atoms (mailstore's validKeyword).
+func (sess *session) metaFetch(v *view, idx []int, options *imap.FetchOptions) error {
 	nc := sess.conn.NetConn()
-	buf := make([]byte, 0, metaFetchChunk+512)
+	buf := make([]byte, 0, min(metaFetchChunk, 128*len(idx))+512)
 	flush := func() error {
 		if len(buf) == 0 {
 			return nil
@@ -48,17 +47,7 @@ func (sess *session) metaFetch(w *imapserver.FetchWriter, v *view, idx []int, op
 		return err
 	}
 	for _, i := range idx {
-		m := &v.msgs[i]
-		if !encodableFlags(m) {
-			if err := flush(); err != nil {
-				return err
-			}
-			if err := sess.fetchOne(w, v, i, options); err != nil {
-				return err
-			}
-			continue
-		}
-		buf = appendMetaFetch(buf, uint32(i+1), m, options)
+		buf = appendMetaFetch(buf, uint32(i+1), &v.msgs[i], options)
 		if len(buf) >= metaFetchChunk {
 			if err := flush(); err != nil {
 				return err
@@ -112,28 +101,4 @@ func appendMetaFetch(buf []byte, seq uint32, m *mailstore.MessageInfo, options *
 		buf = strconv.AppendInt(buf, m.VSize, 10)
 	}
 	return append(buf, ")\r\n"...)
-}
-
-// encodableFlags reports whether every flag of m is a flag go-imap's
-// encoder accepts: a backslash only first, then atom characters.
-func encodableFlags(m *mailstore.MessageInfo) bool {
-	for _, f := range m.Flags {
-		if f == "" {
-			return false
-		}
-		for j := 0; j < len(f); j++ {
-			c := f[j]
-			if c == '\\' && j == 0 {
-				continue
-			}
-			switch c {
-			case '(', ')', '{', ' ', '%', '*', '"', '\\', ']':
-				return false
-			}
-			if c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) {
-				return false // unicode.IsControl on a byte taken as a rune
-			}
-		}
-	}
-	return true
 }

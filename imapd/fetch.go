@@ -26,7 +26,7 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 		}
 		idx := v.resolve(numSet, sess.searchRes)
 		if metaOnly(options) && !sess.srv.goimapFetch.Load() {
-			return sess.metaFetch(w, v, idx, options)
+			return sess.metaFetch(v, idx, options)
 		}
 		gone := 0
 		for _, i := range idx {
