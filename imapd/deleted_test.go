@@ -13,11 +13,7 @@ func TestSelectedFolderDeletedElsewhere(t *testing.T) {
 	for _, change := range []string{"DELETE Work", "RENAME Work Done"} {
 		t.Run(change, func(t *testing.T) {
 			e := startServer(t)
-			a := e.raw(t)
-			a.ok(`LOGIN alice@example.org "` + alicePW + `"`)
-			a.ok("CREATE Work")
-			a.ok("APPEND Work {5+}\r\nhello")
-			a.ok("SELECT Work")
+			a := aliceInWork(t, e)
 			b := e.raw(t)
 			b.ok(`LOGIN alice@example.org "` + alicePW + `"`)
 			b.ok(change)
@@ -33,10 +29,7 @@ func TestSelectedFolderDeletedElsewhere(t *testing.T) {
 	}
 	t.Run("while IDLE", func(t *testing.T) {
 		e := startServer(t)
-		a := e.raw(t)
-		a.ok(`LOGIN alice@example.org "` + alicePW + `"`)
-		a.ok("CREATE Work")
-		a.ok("SELECT Work")
+		a := aliceInWork(t, e)
 		a.send("I1 IDLE")
 		a.expect(`^\+ `)
 		b := e.raw(t)
@@ -44,4 +37,14 @@ func TestSelectedFolderDeletedElsewhere(t *testing.T) {
 		b.ok("DELETE Work")
 		a.expect(`^\* BYE `)
 	})
+}
+
+// aliceInWork logs alice in and selects a new folder Work holding one message.
+func aliceInWork(t *testing.T, e *testEnv) *rawConn {
+	a := e.raw(t)
+	a.ok(`LOGIN alice@example.org "` + alicePW + `"`)
+	a.ok("CREATE Work")
+	a.ok("APPEND Work {5+}\r\nhello")
+	a.ok("SELECT Work")
+	return a
 }
